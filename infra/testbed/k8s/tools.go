@@ -1,0 +1,14 @@
+//go:build tools
+
+// The blank imports keep the components' dependencies in go.mod and go.sum so
+// that `go build k8s.io/kubernetes/cmd/...` resolves offline from the module
+// cache. Main packages cannot be imported, so their app packages stand in.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
+)
