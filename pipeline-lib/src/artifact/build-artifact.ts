@@ -1,0 +1,72 @@
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { z } from "zod";
+import { ConfigError } from "../errors.js";
+
+export const DEFAULT_ARTIFACT_FILE = "build.json";
+
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, "must be a sha256: digest");
+
+/**
+ * The record of one built image that travels between stages (and between the
+ * dev and prod pipelines, archived by Jenkins): what was built from which tree,
+ * and once pushed, the digest that every later stage deploys.
+ */
+export const buildArtifactSchema = z.object({
+  schemaVersion: z.literal(1),
+  app: z.string(),
+  repository: z.string(),
+  /** The git tree hash of the build inputs; the content tag is derived from it. */
+  treeHash: z.string().regex(/^[0-9a-f]{40}$/),
+  /** Tags given to the image: the content tag first. */
+  tags: z.array(z.string()).min(1),
+  /** The local image id; absent when the build was skipped with --reuse. */
+  imageId: digest.optional(),
+  gitCommit: z.string().optional(),
+  branch: z.string().optional(),
+  buildNumber: z.string().optional(),
+  buildUrl: z.string().optional(),
+  builtAt: z.string(),
+  /** True when the image was found in the registry and not rebuilt. */
+  reused: z.boolean(),
+  /** Set by `pipeline push`. */
+  digest: digest.optional(),
+  /** `repository@digest`, set by `pipeline push`. */
+  imageRef: z.string().optional(),
+  pushedAt: z.string().optional(),
+});
+
+export type BuildArtifact = z.infer<typeof buildArtifactSchema>;
+
+export async function readArtifact(file: string): Promise<BuildArtifact> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(
+      `cannot read build artifact ${file}; run \`pipeline build\` first or pass --artifact <file>`,
+      { cause: error },
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`build artifact ${file} is not valid JSON`, { cause: error });
+  }
+  const parsed = buildArtifactSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(
+      `build artifact ${file}: ${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Writes atomically, so a reader never sees half a file. */
+export async function writeArtifact(file: string, artifact: BuildArtifact): Promise<void> {
+  const checked = buildArtifactSchema.parse(artifact);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(checked, null, 2)}\n`);
+  await rename(tmp, file);
+}

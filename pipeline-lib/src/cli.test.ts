@@ -1,0 +1,130 @@
+import { expect } from "chai";
+import type { Handlers } from "./cli.js";
+import { ConfigError, StageError } from "./errors.js";
+import { main } from "./main.js";
+
+type Call = { command: keyof Handlers; options: unknown; globals: unknown };
+
+/** Handlers that record what they were given instead of doing anything. */
+function recordingHandlers(calls: Call[]): Handlers {
+  const record =
+    (command: keyof Handlers) =>
+    (options: unknown, globals: unknown): Promise<void> => {
+      calls.push({ command, options, globals });
+      return Promise.resolve();
+    };
+  return {
+    build: record("build"),
+    test: record("test"),
+    push: record("push"),
+    promote: record("promote"),
+  };
+}
+
+async function run(argv: string[]) {
+  const calls: Call[] = [];
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    handlers: recordingHandlers(calls),
+    output: { writeOut: (t) => (out += t), writeErr: (t) => (err += t) },
+  });
+  return { code, calls, out, err };
+}
+
+const DIGEST = `sha256:${"a".repeat(64)}`;
+const defaults = { json: false, verbose: false };
+
+describe("pipeline CLI", () => {
+  const table: { argv: string[]; command: keyof Handlers; options: object; globals?: object }[] = [
+    {
+      argv: ["build"],
+      command: "build",
+      options: { artifact: "build.json", reuse: false, extraCa: undefined, buildArgs: {} },
+    },
+    {
+      argv: ["--config", "ci.yaml", "--json", "build", "--reuse", "--build-arg", "A=1", "--build-arg", "B=x=y"],
+      command: "build",
+      options: { artifact: "build.json", reuse: true, extraCa: undefined, buildArgs: { A: "1", B: "x=y" } },
+      globals: { config: "ci.yaml", json: true, verbose: false },
+    },
+    {
+      argv: ["-v", "build", "-a", "out/b.json", "--extra-ca", "/etc/ca.pem"],
+      command: "build",
+      options: { artifact: "out/b.json", reuse: false, extraCa: "/etc/ca.pem", buildArgs: {} },
+      globals: { json: false, verbose: true },
+    },
+    {
+      argv: ["test", "--image", "repo/app:tree-1"],
+      command: "test",
+      options: { image: "repo/app:tree-1", artifact: "build.json", junit: "reports/contract-tests.xml" },
+    },
+    {
+      argv: ["test", "--junit", "r.xml"],
+      command: "test",
+      options: { image: undefined, artifact: "build.json", junit: "r.xml" },
+    },
+    { argv: ["push"], command: "push", options: { artifact: "build.json" } },
+    {
+      argv: ["promote", "--digest", DIGEST, "--tag", "master-7"],
+      command: "promote",
+      options: { digest: DIGEST, tag: "master-7", repository: undefined },
+    },
+    {
+      argv: ["promote", "-d", DIGEST, "-t", "v1.2.3", "-r", "127.0.0.1:5000/app"],
+      command: "promote",
+      options: { digest: DIGEST, tag: "v1.2.3", repository: "127.0.0.1:5000/app" },
+    },
+  ];
+
+  for (const { argv, command, options, globals } of table) {
+    it(`pipeline ${argv.join(" ")} → ${command}`, async () => {
+      const result = await run(argv);
+      expect(result.err).to.equal("");
+      expect(result.code).to.equal(0);
+      expect(result.calls).to.deep.equal([{ command, options, globals: globals ?? defaults }]);
+    });
+  }
+
+  const usage: { argv: string[]; message: RegExp }[] = [
+    { argv: [], message: /Usage: pipeline/ },
+    { argv: ["deploi"], message: /unknown command 'deploi'/ },
+    { argv: ["build", "--frobnicate"], message: /unknown option '--frobnicate'/ },
+    { argv: ["build", "--build-arg", "no-equals"], message: /expected NAME=value/ },
+    { argv: ["promote", "--tag", "x"], message: /required option '-d, --digest/ },
+    { argv: ["promote", "--digest", "sha256:abc", "--tag", "x"], message: /"sha256:abc" is not a digest/ },
+    { argv: ["promote", "--digest", DIGEST, "--tag", "-bad"], message: /"-bad" is not a valid tag/ },
+  ];
+  for (const { argv, message } of usage) {
+    it(`exits 2 on bad usage: pipeline ${argv.join(" ")}`, async () => {
+      const result = await run(argv);
+      expect(result.code).to.equal(2);
+      expect(result.calls).to.deep.equal([]);
+      expect(result.err).to.match(message);
+    });
+  }
+
+  it("prints help and exits 0", async () => {
+    const result = await run(["build", "--help"]);
+    expect(result.code).to.equal(0);
+    expect(result.out).to.include("--reuse");
+    expect(result.calls).to.deep.equal([]);
+  });
+
+  it("turns a failing handler into exit code 1 and a configuration error into 2", async () => {
+    const failWith = (error: Error): Handlers => ({
+      ...recordingHandlers([]),
+      build: () => Promise.reject(error),
+    });
+    let err = "";
+    const output = { writeOut: () => undefined, writeErr: (t: string) => (err += t) };
+    const stage = await main(["build"], {
+      handlers: failWith(new StageError("build failed", { cause: new Error("step 3") })),
+      output,
+    });
+    expect(stage).to.equal(1);
+    expect(err).to.include("pipeline: build failed\ncaused by: step 3");
+    const config = await main(["build"], { handlers: failWith(new ConfigError("bad config")), output });
+    expect(config).to.equal(2);
+  });
+});

@@ -1,0 +1,47 @@
+import { CommanderError } from "commander";
+import { createProgram, type Handlers, type ProgramOutput } from "./cli.js";
+import { createCommandContext } from "./commands/context.js";
+import { describeError, ExitCode, exitCodeOf } from "./errors.js";
+
+/** Runs each command with a console context; imported lazily per command. */
+export const defaultHandlers: Handlers = {
+  async build(options, globals) {
+    const { build } = await import("./commands/build.js");
+    await build(options, createCommandContext("build", globals));
+  },
+  async test(options, globals) {
+    const { test } = await import("./commands/test.js");
+    await test(options, createCommandContext("test", globals));
+  },
+  async push(options, globals) {
+    const { push } = await import("./commands/push.js");
+    await push(options, createCommandContext("push", globals));
+  },
+  async promote(options, globals) {
+    const { promote } = await import("./commands/promote.js");
+    await promote(options, createCommandContext("promote", globals));
+  },
+};
+
+/**
+ * Parses argv, runs the command and turns whatever it threw into one of the
+ * documented exit codes: the only place where errors become exit codes.
+ */
+export async function main(
+  argv: readonly string[],
+  { handlers = defaultHandlers, output }: { handlers?: Handlers; output?: ProgramOutput } = {},
+): Promise<ExitCode> {
+  const writeErr = output?.writeErr ?? ((text: string) => process.stderr.write(text));
+  const program = createProgram(handlers, output);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return ExitCode.Success;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end with exitCode 0; anything else is bad usage.
+      return error.exitCode === 0 ? ExitCode.Success : ExitCode.Usage;
+    }
+    writeErr(`pipeline: ${describeError(error)}\n`);
+    return exitCodeOf(error);
+  }
+}
