@@ -1,0 +1,105 @@
+import { bodyParser } from "@koa/bodyparser";
+import Router from "@koa/router";
+import Koa from "koa";
+import helmet from "koa-helmet";
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import type { BuildInfo } from "./config/load-config.js";
+import { accessLog } from "./http/access-log.js";
+import { bodyLimit } from "./http/body-limit.js";
+import { drainConnections } from "./http/drain-connections.js";
+import { errorHandler } from "./http/error-handler.js";
+import { requestId, type RequestState } from "./http/request-id.js";
+import { requestMetrics } from "./http/request-metrics.js";
+import { Readiness } from "./lifecycle/readiness.js";
+import { createMetrics, type Metrics } from "./metrics/create-metrics.js";
+import { HOME_PAGE_STYLE_HASH } from "./pages/render-home-page.js";
+import { liveness, readinessCheck } from "./routes/health.js";
+import { homePage } from "./routes/home-page.js";
+import { metricsEndpoint } from "./routes/metrics-endpoint.js";
+import { version } from "./routes/version.js";
+import { readVisits, recordVisit } from "./routes/visits.js";
+import type { VisitStore } from "./store/visit-store.js";
+import { MemoryVisitStore } from "./store/memory-visit-store.js";
+
+export interface AppOptions {
+  store: VisitStore;
+  logger: Logger;
+  metrics?: Metrics;
+  readiness?: Readiness;
+  build?: BuildInfo;
+  /** Shown on the page; defaults to the host name, which is the pod name on Kubernetes. */
+  instance?: string;
+  readinessTimeoutMs?: number;
+  bodyLimitBytes?: number;
+  /** Trust X-Forwarded-Proto/-For from a proxy in front (ingress, load balancer). */
+  trustProxy?: boolean;
+}
+
+export type App = Koa<RequestState>;
+
+const DEFAULT_BUILD: BuildInfo = { version: "0.0.0-dev", commit: "unknown", buildTime: "unknown" };
+
+/**
+ * Builds the Koa app from its collaborators. It opens no port and reads no
+ * environment: tests drive it with `request(app.callback())`, and server.ts
+ * owns configuration, Redis and the listener.
+ */
+export function createApp(options: AppOptions): App {
+  const { store, logger } = options;
+  const metrics = options.metrics ?? createMetrics();
+  const readiness = options.readiness ?? new Readiness();
+  const build = options.build ?? DEFAULT_BUILD;
+  const bodyLimitBytes = options.bodyLimitBytes ?? 16 * 1024;
+
+  const app: App = new Koa<RequestState>({ proxy: options.trustProxy ?? false });
+  // Every error is answered and logged by errorHandler; Koa's own stderr printing would duplicate it.
+  app.silent = true;
+
+  const router = new Router<RequestState>();
+  router.get(
+    "/",
+    homePage({
+      store,
+      metrics,
+      build,
+      instance: options.instance ?? hostname(),
+      embeddedStore: store instanceof MemoryVisitStore,
+    }),
+  );
+  router.get("/api/visits", readVisits(store));
+  router.post("/api/visits", recordVisit(store, metrics));
+  router.get("/healthz", liveness());
+  router.get(
+    "/readyz",
+    readinessCheck({ readiness, store, timeoutMs: options.readinessTimeoutMs ?? 500 }),
+  );
+  router.get("/metrics", metricsEndpoint(metrics.registry));
+  router.get("/version", version(build));
+
+  app.use(requestId(logger));
+  app.use(accessLog());
+  app.use(requestMetrics(metrics));
+  app.use(errorHandler());
+  app.use(drainConnections(readiness));
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          styleSrc: [HOME_PAGE_STYLE_HASH],
+          imgSrc: ["'self'"],
+          baseUri: ["'none'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+        },
+      },
+    }),
+  );
+  app.use(bodyLimit(bodyLimitBytes));
+  app.use(bodyParser({ enableTypes: ["json"], jsonLimit: bodyLimitBytes }));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}
