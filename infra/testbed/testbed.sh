@@ -1,0 +1,673 @@
+#!/usr/bin/env bash
+# A real single-node Kubernetes for tests, built offline from the official Go
+# modules: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubelet and kube-proxy, on its own containerd with Debian's runc and CNI
+# plugins. See README.md beside this file.
+#
+# Usage: testbed.sh up | down | status | kubeconfig | load-image <ref> | trust-registry <host:port>
+#
+#   up               builds what is missing (once, cached by version), starts every
+#                    component in the background, waits until the node is Ready and
+#                    prints the kubeconfig path on stdout. Idempotent.
+#   down             stops everything and removes pods, containers, mounts and
+#                    network leftovers; the certificates and the build cache stay.
+#   status           state of each component, node readiness, logs folder, kubeconfig.
+#   kubeconfig       prints the admin kubeconfig path.
+#   load-image REF   copies an image from the Docker Engine into the testbed's
+#                    containerd (namespace k8s.io), for imagePullPolicy: IfNotPresent.
+#   trust-registry HOST:PORT
+#                    lets pods pull over plain HTTP from a Registry v2 on that
+#                    loopback address (containerd's hosts directory).
+set -euo pipefail
+LOG_PREFIX=testbed
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/../lib.sh"
+
+K8S_VERSION=v1.34.4
+ETCD_VERSION=v3.6.16
+PAUSE_IMAGE=pipeline-local/pause:3.10.1
+NODE_NAME=pipeline-testbed
+
+# Addresses. The pod and service ranges stay clear of Docker's 172.17.0.0/16.
+# The node's own address lives on an empty bridge that this script creates (the
+# VM kernel has no dummy interfaces),
+# because kubelet refuses a loopback node IP; the API server reaches the
+# kubelet there.
+POD_CIDR=10.244.0.0/24
+SERVICE_CIDR=10.0.0.0/24
+SERVICE_IP=10.0.0.1
+NODE_IP=10.245.0.1
+NODE_IF=tb-node0
+BRIDGE_IF=tb-cni0
+CNI_NET=pipeline-testbed
+APISERVER_PORT=6443
+
+STATE=${TESTBED_STATE:-/var/lib/pipeline-testbed}
+RUNDIR=/run/pipeline-testbed
+LOGS=$STATE/logs
+PKI=$STATE/pki
+CONF=$STATE/config
+DATA=$STATE/data
+PIDS=$RUNDIR/pids
+CONTAINERD_SOCK=$RUNDIR/containerd.sock
+CERTS_D=$STATE/containerd-hosts
+KUBECONFIG_ADMIN=$STATE/admin.kubeconfig
+VOLUMES=$STATE/volumes
+PV_COUNT=6
+
+BIN=$PIPELINE_CACHE/testbed/k8s-$K8S_VERSION/bin
+ETCD_BIN=$PIPELINE_CACHE/testbed/etcd-$ETCD_VERSION/bin
+PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
+K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet)
+# Start order; `down` stops them in reverse.
+COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+need_root() { [[ $(id -u) == 0 ]] || die "the testbed runs containerd and kubelet, which need root; run as root" 2; }
+
+pid_of() { local f=$PIDS/$1.pid; [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
+running() { pid_of "$1" >/dev/null; }
+
+# last_lines COMPONENT: the tail of a component's log, for error messages.
+last_lines() { tail -n 25 "$LOGS/$1.log" 2>/dev/null | sed "s/^/  [$1] /" >&2 || true; }
+
+# start COMPONENT BINARY ARGS...: runs it in the background, in its own session,
+# with its output in $LOGS/COMPONENT.log, unless it already runs.
+start() {
+  local name=$1
+  shift
+  if running "$name"; then
+    log "$name is already running (pid $(pid_of "$name"))"
+    return 0
+  fi
+  log "starting $name (log: $LOGS/$name.log)"
+  printf '\n==== %s starting %s\n' "$(date -u +%FT%TZ)" "$*" >>"$LOGS/$name.log"
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+# await COMPONENT DESCRIPTION TIMEOUT COMMAND...: waits, and on failure shows
+# the component's last log lines and whether it died.
+await() {
+  local name=$1 what=$2 timeout=$3
+  shift 3
+  log "waiting for $what"
+  if ! wait_for "$what" "$timeout" "$@"; then
+    running "$name" || log "$name is not running any more"
+    last_lines "$name"
+    die "$what: not ready after ${timeout}s; full log: $LOGS/$name.log"
+  fi
+  running "$name" || { last_lines "$name"; die "$name exited; full log: $LOGS/$name.log"; }
+}
+
+# kapi METHOD PATH [CURL ARGS...]: a request to the API server as cluster admin.
+kapi() {
+  local method=$1 path=$2
+  shift 2
+  curl -fsS --max-time 10 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    -X "$method" "https://127.0.0.1:$APISERVER_PORT$path" "$@"
+}
+
+# apply PATH YAML: server-side apply of one object.
+apply() {
+  kapi PATCH "$1?fieldManager=pipeline-testbed&force=true" \
+    -H 'Content-Type: application/apply-patch+yaml' --data-binary "$2" >/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# Build: everything lands in $PIPELINE_CACHE, keyed by version.
+
+go_build() { # NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...
+  local name=$1 dir=$2 out=$3 ldflags=$4
+  shift 4
+  command -v go >/dev/null || die "building $name needs Go >= 1.24 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
+  local tmp="$out.tmp" buildlog="$PIPELINE_CACHE/testbed/build-$name.log"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  log "building $name from the Go module proxy (a cold build takes several minutes; log: $buildlog)"
+  local t0=$SECONDS
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") \
+    >"$buildlog" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    if (((SECONDS - t0) % 60 < 5)); then log "still building $name ($((SECONDS - t0))s)"; fi
+  done
+  if ! wait "$pid"; then
+    tail -n 30 "$buildlog" >&2
+    die "building $name failed; full log: $buildlog"
+  fi
+  rm -rf "$out" && mv "$tmp" "$out"
+  log "built $name in $((SECONDS - t0))s"
+}
+
+build_k8s() {
+  local c missing=false
+  for c in "${K8S_COMPONENTS[@]}"; do [[ -x $BIN/$c ]] || missing=true; done
+  $missing || return 0
+  local v=${K8S_VERSION#v} pkgs=()
+  local minor=${v#*.}
+  minor=${minor%%.*}
+  local x=k8s.io/component-base/version
+  local ldflags="-s -w -X $x.gitVersion=$K8S_VERSION -X $x.gitMajor=1 -X $x.gitMinor=$minor"
+  ldflags+=" -X $x.gitTreeState=clean -X $x.buildDate=$(date -u +%FT%TZ)"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+  for c in "${K8S_COMPONENTS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  go_build "kubernetes-$K8S_VERSION" "$here/k8s" "$BIN" "$ldflags" "${pkgs[@]}"
+}
+
+build_etcd() {
+  [[ -x $ETCD_BIN/etcd ]] && return 0
+  go_build "etcd-$ETCD_VERSION" "$here/etcd" "$ETCD_BIN" "-s -w" .
+}
+
+# The pause image is compiled from Kubernetes' own build/pause/linux/pause.c,
+# which the k8s.io/kubernetes module carries, into a FROM scratch image.
+build_pause() {
+  [[ -s $PAUSE_TAR ]] && return 0
+  apt_install gcc libc6-dev
+  local src
+  src="$(cd "$here/k8s" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Dir)/build/pause/linux/pause.c"
+  [[ -f $src ]] || die "pause.c not found at $src (go mod download k8s.io/kubernetes@$K8S_VERSION)"
+  local ctx
+  ctx=$(mktemp -d "${TMPDIR:-/tmp}/pause-image.XXXXXX")
+  log "compiling the pause image from $src"
+  gcc -Os -Wall -Werror -static -DVERSION="v${PAUSE_IMAGE##*:}-pipeline-local" -o "$ctx/pause" "$src"
+  printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$ctx/Dockerfile"
+  bash "$here/../docker/ensure-engine.sh"
+  docker build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null 2>"$ctx/build.log" ||
+    { cat "$ctx/build.log" >&2; die "docker build of $PAUSE_IMAGE failed"; }
+  docker save -o "$PAUSE_TAR.tmp" "$PAUSE_IMAGE" && mv "$PAUSE_TAR.tmp" "$PAUSE_TAR"
+  rm -rf "$ctx"
+}
+
+# ---------------------------------------------------------------------------
+# Certificates and configuration (made once; `down` keeps them).
+
+issue() { # NAME CN O KIND(server|client|both) [SANS]
+  local name=$1 cn=$2 o=$3 kind=$4 sans=${5:-}
+  [[ -s $PKI/$name.crt ]] && return 0
+  local subj="/CN=$cn" ext="$PKI/$name.ext" eku
+  [[ -n $o ]] && subj="/O=$o$subj"
+  case $kind in
+    server) eku=serverAuth ;;
+    client) eku=clientAuth ;;
+    both) eku=serverAuth,clientAuth ;;
+  esac
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$eku"
+    [[ -n $sans ]] && echo "subjectAltName=$sans"
+  } >"$ext"
+  openssl genrsa -out "$PKI/$name.key" 2048 2>/dev/null
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$ext" -out "$PKI/$name.crt" 2>/dev/null
+  rm -f "$PKI/$name.csr" "$ext"
+}
+
+make_pki() {
+  mkdir -p "$PKI" && chmod 700 "$PKI"
+  if [[ ! -s $PKI/ca.crt ]]; then
+    log "creating certificates in $PKI"
+    openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
+    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=pipeline-testbed-ca" -days 3650 -sha256 \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+      -out "$PKI/ca.crt" 2>/dev/null
+  fi
+  local san="DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  san+=",DNS:localhost,IP:127.0.0.1,IP:$SERVICE_IP,IP:$NODE_IP"
+  issue apiserver kube-apiserver "" server "$san"
+  issue apiserver-kubelet-client kube-apiserver-kubelet-client system:masters client
+  issue admin pipeline-testbed-admin system:masters client
+  issue kubelet "system:node:$NODE_NAME" system:nodes client
+  issue kubelet-serving "system:node:$NODE_NAME" system:nodes server "DNS:$NODE_NAME,DNS:localhost,IP:$NODE_IP,IP:127.0.0.1"
+  issue controller-manager system:kube-controller-manager "" client
+  issue scheduler system:kube-scheduler "" client
+  issue kube-proxy system:kube-proxy "" client
+  if [[ ! -s $PKI/sa.key ]]; then
+    openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+  fi
+}
+
+kubeconfig() { # FILE CERT_NAME
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: pipeline-testbed
+    cluster:
+      server: https://127.0.0.1:$APISERVER_PORT
+      certificate-authority: $PKI/ca.crt
+users:
+  - name: $2
+    user:
+      client-certificate: $PKI/$2.crt
+      client-key: $PKI/$2.key
+contexts:
+  - name: pipeline-testbed
+    context:
+      cluster: pipeline-testbed
+      user: $2
+current-context: pipeline-testbed
+EOF
+}
+
+write_config() {
+  mkdir -p "$CONF" "$CONF/cni" "$CERTS_D"
+  kubeconfig "$KUBECONFIG_ADMIN" admin
+  local c
+  for c in kubelet controller-manager scheduler kube-proxy; do kubeconfig "$CONF/$c.kubeconfig" "$c"; done
+
+  cat >"$CONF/containerd.toml" <<EOF
+# The testbed's own containerd: its socket, root and state are apart from the
+# one that dockerd manages.
+version = 2
+root = "$DATA/containerd"
+state = "$RUNDIR/containerd"
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[ttrpc]
+  address = "$RUNDIR/containerd.ttrpc.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  # The VM drops CAP_SYS_RESOURCE from every process's bounding set, so no one
+  # may lower an oom_score_adj: without this runc dies setting the sandbox's
+  # -998 ("failed to update /proc/self/oom_score_adj: Permission denied").
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+        Root = "$RUNDIR/runc"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$CONF/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$CERTS_D"
+EOF
+
+  cat >"$CONF/cni/10-$CNI_NET.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "$CNI_NET",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$BRIDGE_IF",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$RUNDIR/cni-ipam",
+        "ranges": [[{ "subnet": "$POD_CIDR" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "loopback" }
+  ]
+}
+EOF
+
+  cat >"$CONF/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous: { enabled: false }
+  webhook: { enabled: true }
+  x509: { clientCAFile: $PKI/ca.crt }
+authorization:
+  mode: Webhook
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+cgroupDriver: cgroupfs
+# This VM has a cgroup v1 (hybrid) hierarchy and no swap accounting.
+failCgroupV1: false
+failSwapOn: false
+# A test machine's disk may be nearly full: never evict, never collect images
+# (locally loaded images cannot be pulled again).
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard:
+  memory.available: "100Mi"
+  nodefs.available: "0%"
+  nodefs.inodesFree: "0%"
+  imagefs.available: "0%"
+  imagefs.inodesFree: "0%"
+podLogsDir: $DATA/pod-logs
+podCIDR: $POD_CIDR
+clusterDomain: cluster.local
+resolvConf: /etc/resolv.conf
+serializeImagePulls: false
+rotateCertificates: false
+serverTLSBootstrap: false
+protectKernelDefaults: false
+maxPods: 50
+EOF
+
+  cat >"$CONF/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+hostnameOverride: $NODE_NAME
+clientConnection:
+  kubeconfig: $CONF/kube-proxy.kubeconfig
+clusterCIDR: $POD_CIDR
+bindAddress: 127.0.0.1
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+# NodePorts answer on loopback (kube-proxy sets route_localnet for this) and on
+# the node address only, never on the machine's real interfaces.
+nodePortAddresses: ["127.0.0.0/8", "$NODE_IP/32"]
+# Leave the machine's conntrack sysctls alone.
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# Host networking that the testbed owns.
+
+setup_host_network() {
+  if ! ip link show "$NODE_IF" >/dev/null 2>&1; then
+    ip link add "$NODE_IF" type bridge
+  fi
+  ip addr replace "$NODE_IP/32" dev "$NODE_IF"
+  ip link set "$NODE_IF" up
+  sysctl -qw net.ipv4.ip_forward=1
+  sysctl -qw net.ipv4.conf.all.route_localnet=1
+  if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+    sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# up
+
+install_prerequisites() {
+  apt_install containerd runc containernetworking-plugins iptables conntrack socat openssl curl jq ca-certificates
+  local p
+  for p in bridge host-local portmap loopback; do
+    [[ -x /usr/lib/cni/$p ]] || die "CNI plugin /usr/lib/cni/$p is missing (Debian package containernetworking-plugins)"
+  done
+}
+
+apiserver_healthy() { kapi GET /readyz >/dev/null; }
+node_ready() {
+  kapi GET "/api/v1/nodes/$NODE_NAME" |
+    jq -e '.status.conditions[] | select(.type == "Ready" and .status == "True")' >/dev/null
+}
+
+start_containerd() {
+  start containerd containerd --config "$CONF/containerd.toml" --log-level info
+  await containerd "containerd on $CONTAINERD_SOCK" 30 ctr -a "$CONTAINERD_SOCK" version
+  if ! ctr -a "$CONTAINERD_SOCK" -n k8s.io images check "name==docker.io/$PAUSE_IMAGE" 2>/dev/null | grep -q complete; then
+    log "importing $PAUSE_IMAGE into the testbed containerd"
+    ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$PAUSE_TAR" >/dev/null
+    # Pinned so that no image garbage collection ever removes the sandbox image.
+    ctr -a "$CONTAINERD_SOCK" -n k8s.io images label "docker.io/$PAUSE_IMAGE" io.cri-containerd.pinned=pinned >/dev/null
+  fi
+}
+
+start_control_plane() {
+  start etcd "$ETCD_BIN/etcd" --name "$NODE_NAME" --data-dir "$DATA/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" --listen-metrics-urls http://127.0.0.1:2381 \
+    --quota-backend-bytes 2147483648 --log-level warn
+  await etcd "etcd on 127.0.0.1:2379" 60 curl -fsS --max-time 2 http://127.0.0.1:2381/health
+
+  # bind-address 0.0.0.0 so that pods reach the API through the `kubernetes`
+  # Service, whose endpoint is the node address; clients use 127.0.0.1.
+  start kube-apiserver "$BIN/kube-apiserver" --etcd-servers http://127.0.0.1:2379 \
+    --bind-address 0.0.0.0 --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
+    --service-cluster-ip-range "$SERVICE_CIDR" --allow-privileged=true \
+    --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+    --client-ca-file "$PKI/ca.crt" --requestheader-client-ca-file "$PKI/ca.crt" \
+    --requestheader-allowed-names front-proxy-client --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$PKI/ca.crt" --kubelet-preferred-address-types InternalIP \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --profiling=false --v=1
+  await kube-apiserver "kube-apiserver /readyz on 127.0.0.1:$APISERVER_PORT" 120 apiserver_healthy
+
+  start kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig "$CONF/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$CONF/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$CONF/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --leader-elect=false --use-service-account-credentials=true \
+    --root-ca-file "$PKI/ca.crt" --service-account-private-key-file "$PKI/sa.key" \
+    --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+    --service-cluster-ip-range "$SERVICE_CIDR" --cluster-cidr "$POD_CIDR" --allocate-node-cidrs=false \
+    --profiling=false --v=1
+  start kube-scheduler "$BIN/kube-scheduler" --kubeconfig "$CONF/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$CONF/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$CONF/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --leader-elect=false --profiling=false --v=1
+  await kube-controller-manager "kube-controller-manager /healthz" 60 \
+    curl -fsSk --max-time 2 https://127.0.0.1:10257/healthz
+  await kube-scheduler "kube-scheduler /healthz" 60 curl -fsSk --max-time 2 https://127.0.0.1:10259/healthz
+}
+
+start_node() {
+  mkdir -p "$DATA/kubelet" "$DATA/pod-logs"
+  start kubelet "$BIN/kubelet" --config "$CONF/kubelet.yaml" --kubeconfig "$CONF/kubelet.kubeconfig" \
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --root-dir "$DATA/kubelet" --v=1
+  start kube-proxy "$BIN/kube-proxy" --config "$CONF/kube-proxy.yaml" --v=1
+  await kubelet "kubelet /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10248/healthz
+  await kube-proxy "kube-proxy /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
+  await kubelet "node $NODE_NAME to be Ready" 120 node_ready
+}
+
+# Storage for PersistentVolumeClaims: a default StorageClass with static
+# hostPath volumes whose directories any user may write (the app's Redis runs
+# as non-root). `up` also returns Released volumes to the pool, wiping them.
+ensure_storage() {
+  apply /apis/storage.k8s.io/v1/storageclasses/standard "$(
+    cat <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: Immediate
+reclaimPolicy: Retain
+EOF
+  )"
+  local i name
+  for ((i = 0; i < PV_COUNT; i++)); do
+    name=testbed-pv-$i
+    if [[ $(kapi GET "/api/v1/persistentvolumes/$name" 2>/dev/null | jq -r '.status.phase // ""') == Released ]]; then
+      log "recycling released volume $name"
+      kapi DELETE "/api/v1/persistentvolumes/$name" >/dev/null
+      wait_for "volume $name to be deleted" 30 bash -c "! curl -fsS --cacert '$PKI/ca.crt' --cert '$PKI/admin.crt' --key '$PKI/admin.key' https://127.0.0.1:$APISERVER_PORT/api/v1/persistentvolumes/$name"
+      rm -rf "${VOLUMES:?}/$name"
+    fi
+    mkdir -p "$VOLUMES/$name" && chmod 1777 "$VOLUMES/$name"
+    apply "/api/v1/persistentvolumes/$name" "$(
+      cat <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $name
+  labels: { app.kubernetes.io/managed-by: pipeline-testbed }
+spec:
+  storageClassName: standard
+  capacity: { storage: 5Gi }
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: { path: $VOLUMES/$name, type: Directory }
+EOF
+    )"
+  done
+}
+
+cmd_up() {
+  need_root
+  local t0=$SECONDS
+  install_prerequisites
+  mkdir -p "$STATE" "$LOGS" "$DATA" "$RUNDIR" "$PIDS" "$PIPELINE_CACHE/testbed"
+  build_k8s
+  build_etcd
+  build_pause
+  make_pki
+  write_config
+  setup_host_network
+  start_containerd
+  start_control_plane
+  start_node
+  ensure_storage
+  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, logs in $LOGS"
+  echo "$KUBECONFIG_ADMIN"
+}
+
+# ---------------------------------------------------------------------------
+# down
+
+stop_component() {
+  local name=$1 pid
+  pid=$(pid_of "$name") || { rm -f "$PIDS/$name.pid"; return 0; }
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$PIDS/$name.pid"
+}
+
+# Pods' processes: the containerd shims that serve our containerd's socket, and
+# everything below them.
+kill_shims() {
+  local pid cmdline
+  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+    cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || continue
+    if [[ $cmdline == *containerd-shim* && $cmdline == *"-address $CONTAINERD_SOCK"* ]]; then
+      pkill -KILL -P "$pid" 2>/dev/null || true
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
+unmount_under() { # DIR...: unmounts every mount point below the given dirs, deepest first
+  local dir
+  for dir in "$@"; do
+    awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
+      sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  done
+}
+
+cleanup_network() {
+  ip link del "$BRIDGE_IF" 2>/dev/null || true
+  ip link del "$NODE_IF" 2>/dev/null || true
+  rm -rf "$RUNDIR/cni-ipam"
+  # kube-proxy's chains.
+  if [[ -x $BIN/kube-proxy ]]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
+  # The CNI bridge plugin's masquerade chains carry our network's name in a comment.
+  local rule chain
+  iptables -t nat -S POSTROUTING 2>/dev/null | grep -F "name: \\\"$CNI_NET\\\"" | while read -r rule; do
+    chain=$(sed -E 's/.* -j (CNI-[0-9a-f]+).*/\1/' <<<"$rule")
+    eval "iptables -t nat ${rule/-A/-D}" 2>/dev/null || true
+    [[ $chain == CNI-* ]] && { iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true; }
+  done
+}
+
+cmd_down() {
+  need_root
+  local i
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+    [[ ${COMPONENTS[i]} == containerd ]] && continue
+    stop_component "${COMPONENTS[i]}"
+  done
+  kill_shims
+  stop_component containerd
+  # Pod network namespaces that our containerd made: their netns files are
+  # bind mounts in /run/netns named cni-<uuid>, and the bridge leads to them.
+  local ns
+  for ns in /run/netns/cni-*; do
+    [[ -e $ns ]] || continue
+    if ip netns exec "${ns##*/}" ip -o addr show 2>/dev/null | grep -q "inet ${POD_CIDR%.*}\."; then
+      umount "$ns" 2>/dev/null || true
+      rm -f "$ns"
+    fi
+  done
+  unmount_under "$DATA" "$RUNDIR" "$VOLUMES"
+  cleanup_network
+  rm -rf "$DATA" "$RUNDIR" "$VOLUMES"
+  log "testbed is down (logs kept in $LOGS)"
+}
+
+# ---------------------------------------------------------------------------
+# status, kubeconfig, load-image, trust-registry
+
+cmd_status() {
+  local c state pid
+  for c in "${COMPONENTS[@]}"; do
+    if pid=$(pid_of "$c"); then state="running (pid $pid)"; else state=stopped; fi
+    printf '%-24s %s\n' "$c" "$state"
+  done
+  if [[ -s $PKI/admin.crt ]] && apiserver_healthy 2>/dev/null; then
+    local ready
+    ready=$(kapi GET "/api/v1/nodes/$NODE_NAME" 2>/dev/null |
+      jq -r '(.status.conditions // [])[] | select(.type == "Ready") | .status' || true)
+    printf '%-24s %s\n' "node $NODE_NAME" "Ready=${ready:-unregistered}"
+  else
+    printf '%-24s %s\n' "node $NODE_NAME" "unknown (API server not answering)"
+  fi
+  printf '%-24s %s\n' logs "$LOGS" kubeconfig "$KUBECONFIG_ADMIN"
+}
+
+cmd_load_image() {
+  local ref=${1:-}
+  [[ -n $ref ]] || die "usage: testbed.sh load-image <image-ref>" 2
+  need_root
+  [[ -S $CONTAINERD_SOCK ]] && running containerd || die "the testbed's containerd is not running; run 'testbed.sh up' first" 2
+  docker image inspect "$ref" >/dev/null 2>&1 || die "image $ref is not in the Docker Engine (docker image inspect $ref)" 2
+  log "loading $ref into the testbed containerd"
+  # docker save | ctr import: ctr reads the archive from stdin ("-").
+  docker save "$ref" | ctr -a "$CONTAINERD_SOCK" -n k8s.io images import - >/dev/null ||
+    die "importing $ref into the testbed containerd failed"
+}
+
+cmd_trust_registry() {
+  local hostport=${1:-}
+  [[ $hostport =~ ^(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost):[0-9]+$ ]] ||
+    die "usage: testbed.sh trust-registry <127.x.x.x:port>; only loopback registries are trusted over plain HTTP" 2
+  mkdir -p "$CERTS_D/$hostport"
+  cat >"$CERTS_D/$hostport/hosts.toml" <<EOF
+server = "http://$hostport"
+[host."http://$hostport"]
+  capabilities = ["pull", "resolve"]
+  skip_verify = true
+EOF
+  log "pods may now pull from http://$hostport (containerd reads $CERTS_D/$hostport/hosts.toml on each pull)"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
+  load-image) cmd_load_image "${2:-}" ;;
+  trust-registry) cmd_trust_registry "${2:-}" ;;
+  *) die "usage: testbed.sh up | down | status | kubeconfig | load-image <ref> | trust-registry <host:port>" 2 ;;
+esac
