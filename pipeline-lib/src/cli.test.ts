@@ -43,9 +43,24 @@ describe("pipeline CLI", () => {
       options: { artifact: "build.json", reuse: false, extraCa: undefined, buildArgs: {} },
     },
     {
-      argv: ["--config", "ci.yaml", "--json", "build", "--reuse", "--build-arg", "A=1", "--build-arg", "B=x=y"],
+      argv: [
+        "--config",
+        "ci.yaml",
+        "--json",
+        "build",
+        "--reuse",
+        "--build-arg",
+        "A=1",
+        "--build-arg",
+        "B=x=y",
+      ],
       command: "build",
-      options: { artifact: "build.json", reuse: true, extraCa: undefined, buildArgs: { A: "1", B: "x=y" } },
+      options: {
+        artifact: "build.json",
+        reuse: true,
+        extraCa: undefined,
+        buildArgs: { A: "1", B: "x=y" },
+      },
       globals: { config: "ci.yaml", json: true, verbose: false },
     },
     {
@@ -57,7 +72,11 @@ describe("pipeline CLI", () => {
     {
       argv: ["test", "--image", "repo/app:tree-1"],
       command: "test",
-      options: { image: "repo/app:tree-1", artifact: "build.json", junit: "reports/contract-tests.xml" },
+      options: {
+        image: "repo/app:tree-1",
+        artifact: "build.json",
+        junit: "reports/contract-tests.xml",
+      },
     },
     {
       argv: ["test", "--junit", "r.xml"],
@@ -92,8 +111,14 @@ describe("pipeline CLI", () => {
     { argv: ["build", "--frobnicate"], message: /unknown option '--frobnicate'/ },
     { argv: ["build", "--build-arg", "no-equals"], message: /expected NAME=value/ },
     { argv: ["promote", "--tag", "x"], message: /required option '-d, --digest/ },
-    { argv: ["promote", "--digest", "sha256:abc", "--tag", "x"], message: /"sha256:abc" is not a digest/ },
-    { argv: ["promote", "--digest", DIGEST, "--tag", "-bad"], message: /"-bad" is not a valid tag/ },
+    {
+      argv: ["promote", "--digest", "sha256:abc", "--tag", "x"],
+      message: /"sha256:abc" is not a digest/,
+    },
+    {
+      argv: ["promote", "--digest", DIGEST, "--tag", "-bad"],
+      message: /"-bad" is not a valid tag/,
+    },
   ];
   for (const { argv, message } of usage) {
     it(`exits 2 on bad usage: pipeline ${argv.join(" ")}`, async () => {
@@ -124,7 +149,10 @@ describe("pipeline CLI", () => {
     });
     expect(stage).to.equal(1);
     expect(err).to.include("pipeline: build failed\ncaused by: step 3");
-    const config = await main(["build"], { handlers: failWith(new ConfigError("bad config")), output });
+    const config = await main(["build"], {
+      handlers: failWith(new ConfigError("bad config")),
+      output,
+    });
     expect(config).to.equal(2);
   });
 });

@@ -21,8 +21,8 @@ export interface Handlers {
 }
 
 export interface ProgramOutput {
-  writeOut(text: string): void;
-  writeErr(text: string): void;
+  writeOut: (text: string) => void;
+  writeErr: (text: string) => void;
 }
 
 export function createProgram(handlers: Handlers, output?: ProgramOutput): Command {
@@ -45,17 +45,38 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
 
   program
     .command("build")
-    .description("build the image through the Docker Engine, tagged by the git tree hash of its inputs")
+    .description(
+      "build the image through the Docker Engine, tagged by the git tree hash of its inputs",
+    )
     .addOption(artifactOption())
-    .option("--reuse", "skip the build when the registry already has an image for these inputs", false)
-    .option("--extra-ca <file>", "extra CA bundle for builds behind TLS inspection (build stages only)")
+    .option(
+      "--reuse",
+      "skip the build when the registry already has an image for these inputs",
+      false,
+    )
+    .option(
+      "--extra-ca <file>",
+      "extra CA bundle for builds behind TLS inspection (build stages only)",
+    )
     .option("--build-arg <name=value>", "build argument; repeatable", collectBuildArg, {})
-    .action(async (opts: { artifact: string; reuse: boolean; extraCa?: string; buildArg: Record<string, string> }) => {
-      await handlers.build(
-        { artifact: opts.artifact, reuse: opts.reuse, extraCa: opts.extraCa, buildArgs: opts.buildArg },
-        globals(),
-      );
-    });
+    .action(
+      async (opts: {
+        artifact: string;
+        reuse: boolean;
+        extraCa?: string;
+        buildArg: Record<string, string>;
+      }) => {
+        await handlers.build(
+          {
+            artifact: opts.artifact,
+            reuse: opts.reuse,
+            extraCa: opts.extraCa,
+            buildArgs: opts.buildArg,
+          },
+          globals(),
+        );
+      },
+    );
 
   program
     .command("test")
@@ -64,7 +85,10 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     .addOption(artifactOption())
     .option("--junit <file>", "JUnit XML report", "reports/contract-tests.xml")
     .action(async (opts: { image?: string; artifact: string; junit: string }) => {
-      await handlers.test({ image: opts.image, artifact: opts.artifact, junit: opts.junit }, globals());
+      await handlers.test(
+        { image: opts.image, artifact: opts.artifact, junit: opts.junit },
+        globals(),
+      );
     });
 
   program
@@ -103,7 +127,9 @@ function collectBuildArg(value: string, previous: Record<string, string>): Recor
 
 function parseDigest(value: string): string {
   if (!isDigest(value)) {
-    throw new InvalidArgumentError(`"${value}" is not a digest; expected sha256: and 64 hex digits`);
+    throw new InvalidArgumentError(
+      `"${value}" is not a digest; expected sha256: and 64 hex digits`,
+    );
   }
   return value;
 }

@@ -60,11 +60,21 @@ export function exitCodeOf(error: unknown): ExitCode {
 
 /** The message and its chain of causes, one per line, for people to read. */
 export function describeError(error: unknown): string {
+  const seen = new Set<string>();
   const lines: string[] = [];
   let current: unknown = error;
   for (let depth = 0; current !== undefined && depth < 8; depth++) {
-    const text = current instanceof Error ? current.message : String(current);
-    if (!lines.includes(text)) lines.push(depth === 0 ? text : `caused by: ${text}`);
+    const text =
+      current instanceof Error
+        ? current.message
+        : typeof current === "string"
+          ? current
+          : JSON.stringify(current);
+    // Wrappers often repeat their cause's message; say each thing once.
+    if (!seen.has(text) && ![...seen].some((s) => s.includes(text))) {
+      lines.push(depth === 0 ? text : `caused by: ${text}`);
+    }
+    seen.add(text);
     current = current instanceof Error ? current.cause : undefined;
   }
   return lines.join("\n");

@@ -21,6 +21,8 @@ export const buildArtifactSchema = z.object({
   tags: z.array(z.string()).min(1),
   /** The local image id; absent when the build was skipped with --reuse. */
   imageId: digest.optional(),
+  /** A human-readable version (`git describe`), baked into the image as APP_VERSION. */
+  version: z.string().optional(),
   gitCommit: z.string().optional(),
   branch: z.string().optional(),
   buildNumber: z.string().optional(),
@@ -63,10 +65,14 @@ export async function readArtifact(file: string): Promise<BuildArtifact> {
   return parsed.data;
 }
 
-/** Writes atomically, so a reader never sees half a file. */
-export async function writeArtifact(file: string, artifact: BuildArtifact): Promise<void> {
-  const checked = buildArtifactSchema.parse(artifact);
+/**
+ * Writes atomically, so a reader never sees half a file, and returns what was
+ * written (validated, without undefined fields).
+ */
+export async function writeArtifact(file: string, artifact: BuildArtifact): Promise<BuildArtifact> {
+  const text = `${JSON.stringify(buildArtifactSchema.parse(artifact), null, 2)}\n`;
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(checked, null, 2)}\n`);
+  await writeFile(tmp, text);
   await rename(tmp, file);
+  return JSON.parse(text) as BuildArtifact;
 }

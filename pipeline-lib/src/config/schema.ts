@@ -3,7 +3,10 @@ import { z } from "zod";
 /** Environment variable names, as Jenkins credential bindings provide them. */
 const envVarName = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name such as REGISTRY_PASSWORD");
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*$/,
+    "must be an environment variable name such as REGISTRY_PASSWORD",
+  );
 
 /**
  * An image repository without tag or digest: `registry.example.com/team/app`,
@@ -41,7 +44,10 @@ const environment = z
   .object({
     namespace: z
       .string()
-      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name (RFC 1123 label)")
+      .regex(
+        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+        "must be a Kubernetes namespace name (RFC 1123 label)",
+      )
       .max(63),
     /** The kubeconfig context; the current context when absent. */
     kubeContext: z.string().min(1).optional(),
@@ -57,7 +63,10 @@ export const configSchema = z
       .object({
         name: z
           .string()
-          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a lowercase DNS label such as visit-counter")
+          .regex(
+            /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
+            "must be a lowercase DNS label such as visit-counter",
+          )
           .max(53),
         /** The OCI `org.opencontainers.image.source` label. */
         sourceUrl: z.url().optional(),
@@ -83,12 +92,21 @@ export const configSchema = z
         startupTimeoutSeconds: z.number().int().min(1).default(60),
       })
       .strict()
-      .default({ redisImage: "redis:7-bookworm", appPort: 3000, env: {}, startupTimeoutSeconds: 60 }),
+      .default({
+        redisImage: "redis:7-bookworm",
+        appPort: 3000,
+        env: {},
+        startupTimeoutSeconds: 60,
+      }),
     registry: z
       .object({ auth: registryAuthSchema })
       .strict()
       .default({
-        auth: { provider: "none", usernameEnv: "REGISTRY_USERNAME", passwordEnv: "REGISTRY_PASSWORD" },
+        auth: {
+          provider: "none",
+          usernameEnv: "REGISTRY_USERNAME",
+          passwordEnv: "REGISTRY_PASSWORD",
+        },
       }),
     environments: z
       .object({ test: environment.optional(), production: environment.optional() })

@@ -1,0 +1,160 @@
+import Docker from "dockerode";
+import path from "node:path";
+import { GenericContainer, Network, Wait, type StartedTestContainer } from "testcontainers";
+import { readArtifact } from "../artifact/build-artifact.js";
+import { runContractChecks, type CheckResult } from "../contract/contract-checks.js";
+import { writeJunitReport } from "../contract/junit-report.js";
+import { ConfigError, StageError } from "../errors.js";
+import { assertEngineReachable } from "../image/docker-engine.js";
+import type { CommandContext } from "./context.js";
+
+export interface TestOptions {
+  /** The image to test; by default the one the build artifact names. */
+  image?: string;
+  artifact: string;
+  /** Where to write JUnit XML. */
+  junit: string;
+}
+
+export interface TestResult {
+  image: string;
+  results: CheckResult[];
+  junitFile: string;
+}
+
+const REDIS_ALIAS = "redis";
+const APP_LOG_LINES = 30;
+
+/**
+ * Runs the HTTP contract against that exact image: Testcontainers starts a real
+ * Redis and the image on one network, and the checks talk to the app through
+ * its port published on 127.0.0.1.
+ */
+export async function test(
+  options: TestOptions,
+  ctx: CommandContext,
+  deps: { docker?: Docker } = {},
+): Promise<TestResult> {
+  const { reporter } = ctx;
+  const config = await ctx.config();
+  const docker = deps.docker ?? new Docker();
+  const image = options.image ?? (await imageFromArtifact(path.resolve(ctx.cwd, options.artifact)));
+  const junitFile = path.resolve(ctx.cwd, options.junit);
+
+  await assertEngineReachable(docker);
+  try {
+    await docker.getImage(image).inspect();
+  } catch (error) {
+    throw new ConfigError(
+      `image ${image} is not in the Docker Engine; build it with \`pipeline build\` or pull it first`,
+      { cause: error },
+    );
+  }
+
+  const { redisImage, appPort, env, startupTimeoutSeconds } = config.test;
+  const started: { stop(): Promise<unknown> }[] = [];
+  try {
+    reporter.progress("creating a network for the app and Redis");
+    const network = await new Network().start();
+    started.push(network);
+
+    reporter.progress(`starting Redis (${redisImage})`);
+    const redis = await new GenericContainer(redisImage)
+      .withNetwork(network)
+      .withNetworkAliases(REDIS_ALIAS)
+      .withExposedPorts(6379)
+      .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
+      .withStartupTimeout(startupTimeoutSeconds * 1000)
+      .start();
+    started.push(redis);
+
+    reporter.progress(`starting ${image}; waiting for GET /readyz to answer 200`);
+    let app: StartedTestContainer;
+    try {
+      app = await new GenericContainer(image)
+        .withNetwork(network)
+        .withEnvironment({
+          ...env,
+          PORT: String(appPort),
+          REDIS_URL: `redis://${REDIS_ALIAS}:6379`,
+        })
+        .withExposedPorts(appPort)
+        .withWaitStrategy(Wait.forHttp("/readyz", appPort).forStatusCode(200))
+        .withStartupTimeout(startupTimeoutSeconds * 1000)
+        .start();
+    } catch (error) {
+      throw new StageError(
+        `${image} did not become ready within ${startupTimeoutSeconds}s: ${(error as Error).message}` +
+          (await lastLogLines(docker, image)),
+        { cause: error },
+      );
+    }
+    started.push(app);
+
+    const baseUrl = `http://${app.getHost()}:${app.getMappedPort(appPort)}`;
+    reporter.progress(`running the contract checks against ${baseUrl}`);
+    const results = await runContractChecks({ baseUrl });
+    for (const result of results) {
+      reporter.progress(
+        `${result.passed ? "ok  " : "FAIL"} ${result.name}${result.failure ? `: ${result.failure}` : ""}`,
+      );
+    }
+    await writeJunitReport(junitFile, `contract ${image}`, results);
+
+    const failed = results.filter((r) => !r.passed);
+    if (failed.length > 0) {
+      throw new StageError(
+        `${failed.length} of ${results.length} contract checks failed against ${image}:\n  ` +
+          failed.map((r) => `${r.name}: ${r.failure}`).join("\n  ") +
+          `\nJUnit report: ${junitFile}`,
+      );
+    }
+    const result = { image, results, junitFile };
+    reporter.result(
+      `${results.length} contract checks passed against ${image}\nJUnit report: ${junitFile}`,
+      result,
+    );
+    return result;
+  } finally {
+    for (const resource of started.reverse()) {
+      await resource.stop().catch((error: unknown) => {
+        reporter.warn(`cleanup failed: ${(error as Error).message}`);
+      });
+    }
+  }
+}
+
+async function imageFromArtifact(file: string): Promise<string> {
+  const artifact = await readArtifact(file);
+  return artifact.imageId ?? artifact.imageRef ?? `${artifact.repository}:${artifact.tags[0]}`;
+}
+
+/** The failed app container's last log lines, when the engine still has it. */
+async function lastLogLines(docker: Docker, image: string): Promise<string> {
+  try {
+    const containers = await docker.listContainers({ all: true, filters: { ancestor: [image] } });
+    const newest = containers.sort((a, b) => b.Created - a.Created)[0];
+    if (!newest) return "";
+    const logs = await docker
+      .getContainer(newest.Id)
+      .logs({ stdout: true, stderr: true, tail: APP_LOG_LINES, follow: false });
+    const text = demux(logs).trim();
+    return text
+      ? `\nlast ${APP_LOG_LINES} log lines of ${newest.Id.slice(0, 12)}:\n  ${text.split("\n").join("\n  ")}`
+      : "";
+  } catch {
+    return "";
+  }
+}
+
+/** Docker multiplexes stdout and stderr with 8-byte frame headers when there is no TTY. */
+function demux(buffer: Buffer): string {
+  const out: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    out.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return offset === buffer.length ? Buffer.concat(out).toString("utf8") : buffer.toString("utf8");
+}
