@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm test`: makes sure everything the suite needs is installed and running on
+# this machine, then runs mocha over both workspaces with any arguments given
+# (`npm test -- --grep push`). Idempotent: a second run finds it all in place.
+#   - the Docker Engine (infra/docker/ensure-engine.sh)
+#   - base images: the official ones when present, else local builds
+#     (infra/images/build-local-images.sh), exported as NODE_IMAGE / REDIS_IMAGE
+#   - Debian's docker-registry and htpasswd, for the registry tests
+# The Kubernetes tests bring the testbed up themselves (infra/testbed/cluster.ts)
+# unless KUBECONFIG / PIPELINE_KUBE_CONTEXT name a cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOG_PREFIX=test
+source infra/lib.sh
+
+bash infra/docker/ensure-engine.sh
+apt_install docker-registry apache2-utils git
+eval "$(bash infra/images/build-local-images.sh --env)"
+
+# Ryuk, Testcontainers' reaper, is an image that cannot be pulled offline; the
+# tests remove what they start in their own hooks.
+export TESTCONTAINERS_RYUK_DISABLED="${TESTCONTAINERS_RYUK_DISABLED:-true}"
+
+log "running the tests (NODE_IMAGE=$NODE_IMAGE REDIS_IMAGE=$REDIS_IMAGE)"
+exec npx mocha "$@"
