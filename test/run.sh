@@ -17,6 +17,14 @@ bash infra/docker/ensure-engine.sh
 apt_install docker-registry apache2-utils git
 eval "$(bash infra/images/build-local-images.sh --env)"
 
+# Image builds install npm packages; behind TLS inspection (as on our CI
+# machines) their npm must trust what this host trusts. Build stages only.
+if [[ -z ${PIPELINE_EXTRA_CA_FILE:-} ]]; then
+  for ca in "${NODE_EXTRA_CA_CERTS:-}" /etc/ssl/certs/ca-certificates.crt; do
+    if [[ -n $ca && -s $ca ]]; then export PIPELINE_EXTRA_CA_FILE=$ca && break; fi
+  done
+fi
+
 # Ryuk, Testcontainers' reaper, is an image that cannot be pulled offline; the
 # tests remove what they start in their own hooks.
 export TESTCONTAINERS_RYUK_DISABLED="${TESTCONTAINERS_RYUK_DISABLED:-true}"

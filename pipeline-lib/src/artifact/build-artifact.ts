@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
 
@@ -72,6 +73,7 @@ export async function readArtifact(file: string): Promise<BuildArtifact> {
 export async function writeArtifact(file: string, artifact: BuildArtifact): Promise<BuildArtifact> {
   const text = `${JSON.stringify(buildArtifactSchema.parse(artifact), null, 2)}\n`;
   const tmp = `${file}.${process.pid}.tmp`;
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFile(tmp, text);
   await rename(tmp, file);
   return JSON.parse(text) as BuildArtifact;

@@ -45,7 +45,7 @@ export async function build(
   const { contextDir, dockerfilePath, repository } = config.image;
   const dockerfile = path.relative(contextDir, dockerfilePath).split(path.sep).join("/");
 
-  const source = await describeSource(ctx);
+  const source = await describeSource(ctx.env, contextDir);
   const files = await listContextFiles(contextDir, dockerfile);
   const treeHash = await treeHashOf(contextDir, files);
   const tags = imageTags({ treeHash, branch: source.branch, buildNumber: source.buildNumber });
@@ -131,10 +131,10 @@ interface SourceInfo {
   version: string;
 }
 
-/** Jenkins' variables when present, git otherwise. */
-async function describeSource(ctx: CommandContext): Promise<SourceInfo> {
-  const ci = readCiEnv(ctx.env);
-  const fromGit = async (args: string[]) => git(args, { cwd: ctx.cwd }).catch(() => undefined);
+/** Jenkins' variables when present, else what git says about the build context. */
+async function describeSource(env: NodeJS.ProcessEnv, contextDir: string): Promise<SourceInfo> {
+  const ci = readCiEnv(env);
+  const fromGit = async (args: string[]) => git(args, { cwd: contextDir }).catch(() => undefined);
   const gitCommit = ci.gitCommit ?? (await fromGit(["rev-parse", "HEAD"]));
   const headBranch = await fromGit(["rev-parse", "--abbrev-ref", "HEAD"]);
   const branch = ci.branch ?? (headBranch && headBranch !== "HEAD" ? headBranch : undefined);

@@ -42,8 +42,11 @@ export async function test(
   const junitFile = path.resolve(ctx.cwd, options.junit);
 
   await assertEngineReachable(docker);
+  let expectedCommit: string | undefined;
   try {
-    await docker.getImage(image).inspect();
+    const info = await docker.getImage(image).inspect();
+    // The image says which commit it was built from; /version must agree.
+    expectedCommit = info.Config.Labels?.["org.opencontainers.image.revision"];
   } catch (error) {
     throw new ConfigError(
       `image ${image} is not in the Docker Engine; build it with \`pipeline build\` or pull it first`,
@@ -93,7 +96,7 @@ export async function test(
 
     const baseUrl = `http://${app.getHost()}:${app.getMappedPort(appPort)}`;
     reporter.progress(`running the contract checks against ${baseUrl}`);
-    const results = await runContractChecks({ baseUrl });
+    const results = await runContractChecks({ baseUrl, expectedCommit });
     for (const result of results) {
       reporter.progress(
         `${result.passed ? "ok  " : "FAIL"} ${result.name}${result.failure ? `: ${result.failure}` : ""}`,

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A real Registry v2 server (Debian's docker-registry, Distribution 2.8) on
+# 127.0.0.1 with htpasswd basic auth, for trying the pipeline locally:
+#   infra/registry/local-registry.sh up      start it (idempotent), print how to use it
+#   infra/registry/local-registry.sh down    stop it
+#   infra/registry/local-registry.sh status
+# LOCAL_REGISTRY_PORT (default 5000), LOCAL_REGISTRY_USER (default pipeline).
+# The password is generated once and kept in $PIPELINE_CACHE/registry/password.
+set -euo pipefail
+LOG_PREFIX=registry
+source "$(dirname "$0")/../lib.sh"
+
+port="${LOCAL_REGISTRY_PORT:-5000}"
+user="${LOCAL_REGISTRY_USER:-pipeline}"
+dir="$PIPELINE_CACHE/registry"
+pidfile="$dir/registry.pid"
+
+running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") == 401 ]]; }
+
+usage() {
+  cat <<USAGE
+registry: http://127.0.0.1:$port (basic auth, user $user)
+  export IMAGE_REPOSITORY=127.0.0.1:$port/visit-counter
+  export REGISTRY_USERNAME=$user
+  export REGISTRY_PASSWORD="\$(cat $dir/password)"
+USAGE
+}
+
+case "${1:-}" in
+  up)
+    if running; then log "already running (pid $(cat "$pidfile"))"; usage; exit 0; fi
+    apt_install docker-registry apache2-utils curl
+    mkdir -p "$dir/data"
+    [[ -s $dir/password ]] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/password")
+    htpasswd -Bbn "$user" "$(cat "$dir/password")" >"$dir/htpasswd" 2>/dev/null
+    cat >"$dir/config.yml" <<CONFIG
+version: 0.1
+log: { level: info }
+storage:
+  filesystem: { rootdirectory: $dir/data }
+  delete: { enabled: true }
+http:
+  addr: 127.0.0.1:$port
+auth:
+  htpasswd: { realm: pipeline-local, path: $dir/htpasswd }
+CONFIG
+    log "starting docker-registry on 127.0.0.1:$port (log: $dir/registry.log)"
+    nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    wait_for "the registry to answer on 127.0.0.1:$port" 20 answers ||
+      { tail -n 20 "$dir/registry.log" >&2; die "docker-registry did not start; see $dir/registry.log"; }
+    usage
+    ;;
+  down)
+    if running; then kill "$(cat "$pidfile")"; log "stopped"; else log "not running"; fi
+    rm -f "$pidfile"
+    ;;
+  status)
+    if running && answers; then log "running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; usage; else log "not running"; exit 3; fi
+    ;;
+  *) die "usage: local-registry.sh up|down|status" 2 ;;
+esac

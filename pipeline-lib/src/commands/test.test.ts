@@ -1,0 +1,110 @@
+import { expect } from "chai";
+import Docker from "dockerode";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { ConfigError, StageError } from "../errors.js";
+import { packContext } from "../image/build-context.js";
+import { DockerImageBuilder } from "../image/image-builder.js";
+import { testContext } from "../test-support/command-context.js";
+import { GitFixture } from "../test-support/git-fixture.js";
+import { build } from "./build.js";
+import { test as runTest } from "./test.js";
+
+const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
+const NODE_IMAGE = process.env.NODE_IMAGE ?? "node:24-bookworm-slim";
+const env = {
+  NODE_IMAGE,
+  REDIS_IMAGE: process.env.REDIS_IMAGE ?? "redis:7-bookworm",
+  PIPELINE_EXTRA_CA_FILE: process.env.PIPELINE_EXTRA_CA_FILE ?? "",
+};
+const docker = new Docker();
+
+/** An image that answers 200 with an empty body everywhere: up, but not our service. */
+async function buildImpostor(): Promise<string> {
+  const server = "require('http').createServer((q,s)=>{s.end()}).listen(+process.env.PORT||3000)";
+  await using repo = await GitFixture.create({
+    Dockerfile: `FROM ${NODE_IMAGE}\nCMD ["node", "-e", "${server}"]\n`,
+  });
+  const context = await packContext({ contextDir: repo.dir, dockerfile: "Dockerfile" });
+  const tag = `pipeline-test-impostor:${process.pid}`;
+  await new DockerImageBuilder(docker).build({
+    context: context.tar,
+    dockerfile: "Dockerfile",
+    buildArgs: {},
+    labels: {},
+    tags: [tag],
+  });
+  return tag;
+}
+
+describe("pipeline test @slow", function () {
+  this.timeout(300_000);
+  const cleanup: string[] = [];
+  after(async () => {
+    for (const image of cleanup)
+      await docker
+        .getImage(image)
+        .remove({ force: true })
+        .catch(() => undefined);
+  });
+
+  it("passes the contract against the service image it builds, and writes JUnit XML", async () => {
+    const ctx = testContext({
+      cwd: REPO_ROOT,
+      configText: await readFile(path.join(REPO_ROOT, "pipeline.config.yaml"), "utf8"),
+      env,
+    });
+    const artifactFile = path.join(REPO_ROOT, "reports", `build-${process.pid}.json`);
+    const { artifact } = await build({ artifact: artifactFile, reuse: false, buildArgs: {} }, ctx);
+    const junit = path.join(REPO_ROOT, "reports", `contract-${process.pid}.xml`);
+
+    const result = await runTest({ artifact: artifactFile, junit }, ctx);
+
+    expect(result.image).to.equal(artifact.imageId);
+    expect(result.results.length).to.be.greaterThanOrEqual(8);
+    expect(result.results.every((r) => r.passed)).to.equal(true);
+    const xml = await readFile(junit, "utf8");
+    expect(xml).to.match(/<testsuites tests="\d+" failures="0"/);
+    expect(xml).to.include("POST /api/visits counts one visit");
+  });
+
+  it("exits 1 and reports each broken promise when the image is not the service", async () => {
+    const image = await buildImpostor();
+    cleanup.push(image);
+    const ctx = testContext({
+      cwd: REPO_ROOT,
+      configText: await readFile(path.join(REPO_ROOT, "pipeline.config.yaml"), "utf8"),
+      env,
+    });
+    const junit = path.join(REPO_ROOT, "reports", `impostor-${process.pid}.xml`);
+    const error = await runTest({ image, artifact: "unused.json", junit }, ctx).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(StageError);
+    const message = (error as Error).message;
+    expect(message).to.match(/contract checks failed against pipeline-test-impostor/);
+    expect(message).to.include("unknown route answered 200");
+    const xml = await readFile(junit, "utf8");
+    expect(xml).to.match(/failures="[1-9]/);
+  });
+
+  it("names an image that the engine does not have", async () => {
+    const ctx = testContext({
+      cwd: REPO_ROOT,
+      configText: await readFile(path.join(REPO_ROOT, "pipeline.config.yaml"), "utf8"),
+      env,
+    });
+    const error = await runTest(
+      { image: "pipeline-no-such-image:404", artifact: "unused.json", junit: "reports/x.xml" },
+      ctx,
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(ConfigError);
+    expect((error as Error).message).to.include(
+      "image pipeline-no-such-image:404 is not in the Docker Engine",
+    );
+  });
+});
