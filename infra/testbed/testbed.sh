@@ -233,8 +233,16 @@ make_pki() {
   fi
 }
 
+# put FILE: writes stdin to FILE only when it differs, so that a second `up`
+# leaves running components alone (kube-proxy exits when its config changes).
+put() {
+  local tmp="$1.tmp"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 kubeconfig() { # FILE CERT_NAME
-  cat >"$1" <<EOF
+  put "$1" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -262,7 +270,7 @@ write_config() {
   local c
   for c in kubelet controller-manager scheduler kube-proxy; do kubeconfig "$CONF/$c.kubeconfig" "$c"; done
 
-  cat >"$CONF/containerd.toml" <<EOF
+  put "$CONF/containerd.toml" <<EOF
 # The testbed's own containerd: its socket, root and state are apart from the
 # one that dockerd manages.
 version = 2
@@ -293,7 +301,7 @@ state = "$RUNDIR/containerd"
     config_path = "$CERTS_D"
 EOF
 
-  cat >"$CONF/cni/10-$CNI_NET.conflist" <<EOF
+  put "$CONF/cni/10-$CNI_NET.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "$CNI_NET",
@@ -317,7 +325,7 @@ EOF
 }
 EOF
 
-  cat >"$CONF/kubelet.yaml" <<EOF
+  put "$CONF/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -357,7 +365,7 @@ protectKernelDefaults: false
 maxPods: 50
 EOF
 
-  cat >"$CONF/kube-proxy.yaml" <<EOF
+  put "$CONF/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables

@@ -1,0 +1,301 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import * as k8s from "@kubernetes/client-node";
+import { expect } from "chai";
+import { acquireCluster, type Cluster } from "./cluster.js";
+import { forwardPort } from "./port-forward.js";
+
+const exec = promisify(execFile);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const FIELD_MANAGER = "pipeline-lib";
+const REVISION = "deployment.kubernetes.io/revision";
+const GOOD_IMAGE = "pipeline-testbed/hello:ok";
+const CRASHING_IMAGE = "pipeline-testbed/hello:crash";
+const SERVER_JS = `require("node:http")
+  .createServer((req, res) => res.end("hello from " + process.env.HOSTNAME + "\\n"))
+  .listen(8080, () => console.log("listening on 8080"));
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+describe("testbed: a Deployment on a real Kubernetes @slow", function () {
+  let cluster: Cluster;
+  let core: k8s.CoreV1Api;
+  let apps: k8s.AppsV1Api;
+  let namespace = "";
+
+  before(async function () {
+    // A cold testbed builds Kubernetes and etcd from source first.
+    this.timeout(60 * 60_000);
+    const images = buildImages();
+    cluster = await acquireCluster();
+    core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
+    apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
+    await images;
+    for (const image of [GOOD_IMAGE, CRASHING_IMAGE]) await cluster.loadImage(image);
+    const ns = await core.createNamespace({
+      body: {
+        metadata: {
+          generateName: "testbed-",
+          labels: { "app.kubernetes.io/part-of": "pipeline-lib-tests" },
+        },
+      },
+    });
+    namespace = ns.metadata?.name ?? "";
+    // The ServiceAccount controller must have made "default" before pods can be created.
+    await waitFor(`ServiceAccount default in namespace ${namespace}`, 60_000, async () => {
+      await core.readNamespacedServiceAccount({ name: "default", namespace });
+      return true;
+    });
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    if (namespace) await core.deleteNamespace({ name: namespace });
+  });
+
+  it("rolls out a locally built image, which answers 200 through a port-forward", async function () {
+    this.timeout(180_000);
+    await apply(GOOD_IMAGE);
+    await waitForAvailable(120_000);
+    await expectHello();
+  });
+
+  it("sees a crashing image fail, and undoes the rollout back to the working revision", async function () {
+    this.timeout(300_000);
+    await apply(CRASHING_IMAGE);
+    const failure = await waitForCrash(120_000);
+    expect(failure).to.match(/CrashLoopBackOff|exit code 1/);
+
+    const restored = await undoRollout("hello");
+    expect(restored.containers[0]?.image).to.equal(GOOD_IMAGE);
+    await waitForAvailable(120_000);
+    const deployment = await apps.readNamespacedDeployment({ name: "hello", namespace });
+    expect(deployment.spec?.template.spec?.containers[0]?.image).to.equal(GOOD_IMAGE);
+    await expectHello();
+  });
+
+  async function apply(image: string): Promise<void> {
+    const labels = {
+      "app.kubernetes.io/name": "hello",
+      "app.kubernetes.io/part-of": "pipeline-lib-tests",
+    };
+    const body: k8s.V1Deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "hello", namespace, labels },
+      spec: {
+        replicas: 1,
+        revisionHistoryLimit: 5,
+        progressDeadlineSeconds: 120,
+        selector: { matchLabels: { "app.kubernetes.io/name": "hello" } },
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          metadata: { labels },
+          spec: {
+            terminationGracePeriodSeconds: 5,
+            containers: [
+              {
+                name: "hello",
+                image,
+                imagePullPolicy: "IfNotPresent",
+                ports: [{ name: "http", containerPort: 8080 }],
+                readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 1 },
+                securityContext: {
+                  runAsNonRoot: true,
+                  runAsUser: 1000,
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ["ALL"] },
+                },
+              },
+            ],
+          },
+        },
+      },
+    };
+    await apps.patchNamespacedDeployment(
+      { name: "hello", namespace, body, fieldManager: FIELD_MANAGER, force: true },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply),
+    );
+  }
+
+  /** `kubectl rollout status` semantics, failing fast on ProgressDeadlineExceeded. */
+  async function waitForAvailable(timeoutMs: number): Promise<void> {
+    await waitFor(`Deployment ${namespace}/hello to be available`, timeoutMs, async () => {
+      const d = await apps.readNamespacedDeployment({ name: "hello", namespace });
+      const s = d.status ?? {};
+      const progressing = s.conditions?.find((c) => c.type === "Progressing");
+      if (progressing?.reason === "ProgressDeadlineExceeded") {
+        throw new Error(
+          `Deployment ${namespace}/hello: ${progressing.message ?? "progress deadline exceeded"}`,
+        );
+      }
+      const want = d.spec?.replicas ?? 1;
+      return (
+        (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
+        s.updatedReplicas === want &&
+        (s.replicas ?? 0) === want &&
+        s.availableReplicas === want
+      );
+    });
+  }
+
+  /** Waits until a pod of the newest ReplicaSet crashes; returns what it saw. */
+  async function waitForCrash(timeoutMs: number): Promise<string> {
+    let seen = "";
+    await waitFor(
+      `a pod of the new revision of ${namespace}/hello to fail`,
+      timeoutMs,
+      async () => {
+        const newest = (await replicaSets("hello")).at(-1);
+        const hash = newest?.metadata?.labels?.["pod-template-hash"];
+        if (!hash) return false;
+        const pods = await core.listNamespacedPod({
+          namespace,
+          labelSelector: `pod-template-hash=${hash}`,
+        });
+        for (const pod of pods.items) {
+          for (const c of pod.status?.containerStatuses ?? []) {
+            const terminated = c.state?.terminated ?? c.lastState?.terminated;
+            if (c.state?.waiting?.reason === "CrashLoopBackOff")
+              seen = `${pod.metadata?.name}: CrashLoopBackOff`;
+            else if (terminated && terminated.exitCode !== 0) {
+              seen = `${pod.metadata?.name}: terminated with exit code ${terminated.exitCode}`;
+            }
+          }
+        }
+        return seen !== "";
+      },
+    );
+    return seen;
+  }
+
+  /** The deployment's ReplicaSets, oldest revision first. */
+  async function replicaSets(name: string): Promise<k8s.V1ReplicaSet[]> {
+    const d = await apps.readNamespacedDeployment({ name, namespace });
+    const list = await apps.listNamespacedReplicaSet({ namespace });
+    return list.items
+      .filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid))
+      .sort((a, b) => revision(a) - revision(b));
+  }
+
+  /**
+   * `kubectl rollout undo` semantics: the ReplicaSet with the revision before
+   * the current one supplies the pod template.
+   */
+  async function undoRollout(name: string): Promise<k8s.V1PodSpec> {
+    const d = await apps.readNamespacedDeployment({ name, namespace });
+    const current = revision(d);
+    const previous = (await replicaSets(name)).filter((rs) => revision(rs) < current).at(-1);
+    const template = previous?.spec?.template;
+    if (!template?.spec)
+      throw new Error(`Deployment ${namespace}/${name} has no revision before ${current}`);
+    const labels = { ...template.metadata?.labels };
+    delete labels["pod-template-hash"];
+    await apps.patchNamespacedDeployment(
+      {
+        name,
+        namespace,
+        body: [
+          {
+            op: "replace",
+            path: "/spec/template",
+            value: { ...template, metadata: { ...template.metadata, labels } },
+          },
+        ],
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.JsonPatch),
+    );
+    return template.spec;
+  }
+
+  async function expectHello(): Promise<void> {
+    const d = await apps.readNamespacedDeployment({ name: "hello", namespace });
+    const selector = Object.entries(d.spec?.selector.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
+    const pod = pods.items.find(
+      (p) =>
+        !p.metadata?.deletionTimestamp &&
+        p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
+        p.spec?.containers[0]?.image === GOOD_IMAGE,
+    );
+    const podName = pod?.metadata?.name;
+    if (!podName) throw new Error(`no ready pod of ${namespace}/hello runs ${GOOD_IMAGE}`);
+    await using tunnel = await forwardPort(cluster.kubeConfig, {
+      namespace,
+      pod: podName,
+      port: 8080,
+    });
+    const response = await fetch(tunnel.url, { signal: AbortSignal.timeout(10_000) });
+    expect(response.status).to.equal(200);
+    expect(await response.text()).to.equal(`hello from ${podName}\n`);
+  }
+});
+
+function revision(o: { metadata?: k8s.V1ObjectMeta }): number {
+  return Number(o.metadata?.annotations?.[REVISION] ?? 0);
+}
+
+/** Builds the working and the crashing image in the local Docker Engine. */
+async function buildImages(): Promise<void> {
+  let base = process.env.NODE_IMAGE;
+  if (!base) {
+    const { stdout } = await exec("bash", [
+      path.join(repoRoot, "infra/images/build-local-images.sh"),
+      "--env",
+    ]);
+    base = /NODE_IMAGE=(\S+)/.exec(stdout)?.[1];
+    if (!base) throw new Error(`build-local-images.sh --env printed no NODE_IMAGE:\n${stdout}`);
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), "testbed-hello-"));
+  try {
+    await writeFile(path.join(dir, "server.js"), SERVER_JS);
+    const common = `FROM ${base}\nCOPY server.js /app/server.js\nUSER 1000\n`;
+    await writeFile(path.join(dir, "ok.Dockerfile"), `${common}CMD ["node", "/app/server.js"]\n`);
+    await writeFile(
+      path.join(dir, "crash.Dockerfile"),
+      `${common}CMD ["node", "-e", "console.error('crashing on purpose'); process.exit(1)"]\n`,
+    );
+    for (const [tag, file] of [
+      [GOOD_IMAGE, "ok.Dockerfile"],
+      [CRASHING_IMAGE, "crash.Dockerfile"],
+    ] as const) {
+      await exec("docker", ["build", "-q", "-t", tag, "-f", path.join(dir, file), dir]).catch(
+        (cause: unknown) => {
+          throw new Error(`docker build of ${tag} from ${base} failed`, { cause });
+        },
+      );
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `check` every second until it returns true; errors it throws end the wait. */
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  check: () => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+      last = undefined;
+    } catch (error) {
+      if (!(error instanceof k8s.ApiException)) throw error;
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
