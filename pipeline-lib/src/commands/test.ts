@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import path from "node:path";
 import { GenericContainer, Network, Wait, type StartedTestContainer } from "testcontainers";
-import { readArtifact } from "../artifact/build-artifact.js";
+import { readArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
 import { runContractChecks, type CheckResult } from "../contract/contract-checks.js";
 import { writeJunitReport } from "../contract/junit-report.js";
 import { ConfigError, StageError } from "../errors.js";
@@ -38,7 +38,20 @@ export async function test(
   const { reporter } = ctx;
   const config = await ctx.config();
   const docker = deps.docker ?? new Docker();
-  const image = options.image ?? (await imageFromArtifact(path.resolve(ctx.cwd, options.artifact)));
+  const artifact = options.image
+    ? undefined
+    : await readArtifact(path.resolve(ctx.cwd, options.artifact));
+  if (artifact?.reused) {
+    // `build --reuse` found an image that an earlier pipeline built from the
+    // same inputs and pushed only after it passed these checks.
+    const result = { image: artifact.imageRef ?? artifact.repository, results: [], junitFile: "" };
+    reporter.result(
+      `${result.image} was verified when it was first built from these inputs; not testing it again`,
+      { ...result, skipped: "reused" },
+    );
+    return result;
+  }
+  const image = options.image ?? imageOf(artifact!);
   const junitFile = path.resolve(ctx.cwd, options.junit);
 
   await assertEngineReachable(docker);
@@ -127,8 +140,7 @@ export async function test(
   }
 }
 
-async function imageFromArtifact(file: string): Promise<string> {
-  const artifact = await readArtifact(file);
+function imageOf(artifact: BuildArtifact): string {
   return artifact.imageId ?? artifact.imageRef ?? `${artifact.repository}:${artifact.tags[0]}`;
 }
 

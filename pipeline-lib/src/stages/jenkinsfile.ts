@@ -10,7 +10,8 @@ export interface JenkinsStage {
 /**
  * Reads the stages of a declarative Jenkinsfile: enough of Groovy to check the
  * file against the stage definitions, not a Groovy parser. Top-level stages
- * only, with single-quoted `sh` and `junit` arguments, which is the style our
+ * only, with single-quoted `sh` and `junit` arguments (`junit 'x.xml'` or
+ * `junit allowEmptyResults: true, testResults: 'x.xml'`), which is the style our
  * Jenkinsfiles keep to.
  */
 export function readJenkinsStages(text: string): JenkinsStage[] {
@@ -22,7 +23,9 @@ export function readJenkinsStages(text: string): JenkinsStage[] {
     stages.push({
       title: match[1]!,
       commands: [...body.matchAll(/\bsh\s+'([^']*)'/g)].map((m) => m[1]!),
-      junit: [...body.matchAll(/\bjunit\s+'([^']*)'/g)].map((m) => m[1]!),
+      junit: [
+        ...body.matchAll(/\bjunit\s+(?:allowEmptyResults:\s*true,\s*testResults:\s*)?'([^']*)'/g),
+      ].map((m) => m[1]!),
     });
     header.lastIndex += body.length;
   }
