@@ -1,0 +1,259 @@
+import { createHash } from "node:crypto";
+import { StageError } from "../errors.js";
+import { isLoopbackRegistry, type RepositoryReference } from "./image-reference.js";
+import type { ImageRegistry, TagResult } from "./image-registry.js";
+import { MANIFEST_MEDIA_TYPES } from "./manifest-media-types.js";
+import type { RegistryAuthProvider } from "./registry-auth-provider.js";
+
+export type Fetch = typeof fetch;
+
+export interface RegistryV2ClientOptions {
+  ref: RepositoryReference;
+  auth: RegistryAuthProvider;
+  fetch?: Fetch;
+  /** Defaults to `http` for loopback registries (as the Docker Engine does) and `https` otherwise. */
+  scheme?: "http" | "https";
+  /** Per request; a registry that hangs should fail the stage, not the Jenkins timeout. */
+  timeoutMs?: number;
+}
+
+interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+const ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
+
+/**
+ * The manifest endpoints of the Registry v2 API (Distribution, Harbor, Docker
+ * Hub, ECR's v2 endpoint), with the Basic and Bearer token challenges.
+ */
+export class RegistryV2Client implements ImageRegistry {
+  readonly repository: string;
+  readonly #ref: RepositoryReference;
+  readonly #auth: RegistryAuthProvider;
+  readonly #fetch: Fetch;
+  readonly #base: string;
+  readonly #timeoutMs: number;
+  /** The last Authorization header that worked; reused until the registry asks again. */
+  #authorization: string | undefined;
+
+  constructor(options: RegistryV2ClientOptions) {
+    this.#ref = options.ref;
+    this.#auth = options.auth;
+    this.#fetch = options.fetch ?? fetch;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    const scheme = options.scheme ?? (isLoopbackRegistry(options.ref.apiHost) ? "http" : "https");
+    this.#base = `${scheme}://${options.ref.apiHost}/v2/${options.ref.path}`;
+    this.repository = options.ref.repository;
+  }
+
+  async resolveTag(tag: string): Promise<string | undefined> {
+    const response = await this.#send("HEAD", `manifests/${tag}`, { headers: { accept: ACCEPT } });
+    if (response.status === 404) return undefined;
+    await this.#expectOk(response, `look up tag ${tag}`);
+    const digest = response.headers.get("docker-content-digest");
+    if (digest) return digest;
+    // Some registries omit the header on HEAD; the digest is the hash of the bytes.
+    const manifest = await this.#getManifest(tag);
+    return manifest && sha256(manifest.bytes);
+  }
+
+  async tagManifest(digest: string, tag: string): Promise<TagResult> {
+    const previous = await this.resolveTag(tag);
+    if (previous === digest) return { change: "unchanged" };
+    const manifest = await this.#getManifest(digest);
+    if (!manifest) {
+      throw new StageError(`manifest ${digest} is not in ${this.repository}; push it first`);
+    }
+    if (sha256(manifest.bytes) !== digest) {
+      throw new StageError(
+        `registry ${this.#ref.registry} served a manifest for ${digest} in ${this.repository} ` +
+          `whose bytes hash to ${sha256(manifest.bytes)}; refusing to tag it`,
+      );
+    }
+    // The exact bytes with their exact media type, so the tag names the same digest.
+    const response = await this.#send("PUT", `manifests/${tag}`, {
+      headers: { "content-type": manifest.mediaType },
+      body: manifest.bytes,
+    });
+    await this.#expectOk(response, `tag ${digest} as ${tag}`);
+    const stored = response.headers.get("docker-content-digest");
+    if (stored && stored !== digest) {
+      throw new StageError(
+        `registry ${this.#ref.registry} stored tag ${tag} of ${this.repository} as ${stored}, not ${digest}`,
+      );
+    }
+    return previous ? { change: "moved", previousDigest: previous } : { change: "created" };
+  }
+
+  async #getManifest(
+    reference: string,
+  ): Promise<{ bytes: Uint8Array; mediaType: string } | undefined> {
+    const response = await this.#send("GET", `manifests/${reference}`, {
+      headers: { accept: ACCEPT },
+    });
+    if (response.status === 404) return undefined;
+    await this.#expectOk(response, `get manifest ${reference}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const mediaType =
+      response.headers.get("content-type")?.split(";")[0]?.trim() || mediaTypeOf(bytes);
+    if (!mediaType) {
+      throw new StageError(
+        `registry ${this.#ref.registry} served manifest ${reference} of ${this.repository} without a media type`,
+      );
+    }
+    return { bytes, mediaType };
+  }
+
+  /** One request, answering at most one auth challenge. */
+  async #send(
+    method: string,
+    path: string,
+    { body, headers }: { headers: Record<string, string>; body?: Uint8Array },
+  ): Promise<Response> {
+    const url = `${this.#base}/${path}`;
+    const attempt = (authorization: string | undefined) =>
+      this.#fetchOrThrow(url, {
+        method,
+        headers: { ...headers, ...(authorization ? { authorization } : {}) },
+        ...(body ? { body } : {}),
+      });
+    let response = await attempt(this.#authorization);
+    if (response.status !== 401) return response;
+    const challenge = parseChallenge(response.headers.get("www-authenticate"));
+    await response.body?.cancel();
+    const authorization = await this.#answer(challenge, `${method} ${path}`);
+    response = await attempt(authorization);
+    if (response.status === 401) {
+      throw new StageError(
+        `registry ${this.#ref.registry} refused the credentials from ${this.#auth.description} ` +
+          `for ${method} ${this.repository}: ${await errorText(response)}`,
+      );
+    }
+    this.#authorization = authorization;
+    return response;
+  }
+
+  async #answer(challenge: Challenge | undefined, what: string): Promise<string> {
+    const credentials = await this.#auth.credentials();
+    const scheme = challenge?.scheme.toLowerCase();
+    if (scheme === "basic" || (scheme === undefined && credentials)) {
+      if (!credentials) {
+        throw new StageError(
+          `registry ${this.#ref.registry} requires a login for ${what} of ${this.repository}, ` +
+            `but registry.auth.provider is none; configure basic or ecr auth`,
+        );
+      }
+      return basic(credentials.username, credentials.password);
+    }
+    if (scheme === "bearer" && challenge?.params.realm) {
+      return `Bearer ${await this.#token(challenge.params, credentials)}`;
+    }
+    throw new StageError(
+      `registry ${this.#ref.registry} asked for authentication this client does not support ` +
+        `(${challenge?.scheme ?? "no WWW-Authenticate header"}) for ${what} of ${this.repository}`,
+    );
+  }
+
+  /** The token flow of the Docker registry auth spec (GET realm?service&scope). */
+  async #token(
+    params: Record<string, string>,
+    credentials: { username: string; password: string } | undefined,
+  ): Promise<string> {
+    const url = new URL(params.realm!);
+    if (params.service) url.searchParams.set("service", params.service);
+    for (const scope of (params.scope ?? "").split(" ").filter(Boolean)) {
+      url.searchParams.append("scope", scope);
+    }
+    const response = await this.#fetchOrThrow(url.toString(), {
+      method: "GET",
+      headers: credentials
+        ? { authorization: basic(credentials.username, credentials.password) }
+        : {},
+    });
+    if (!response.ok) {
+      throw new StageError(
+        `the token service of registry ${this.#ref.registry} (${url.origin}) refused the credentials ` +
+          `from ${this.#auth.description} for ${this.repository}: ${await errorText(response)}`,
+      );
+    }
+    const json = (await response.json().catch(() => ({}))) as {
+      token?: string;
+      access_token?: string;
+    };
+    const token = json.token ?? json.access_token;
+    if (!token) {
+      throw new StageError(
+        `the token service of registry ${this.#ref.registry} (${url.origin}) answered without a token`,
+      );
+    }
+    return token;
+  }
+
+  async #fetchOrThrow(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.#fetch(url, { ...init, signal: AbortSignal.timeout(this.#timeoutMs) });
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      throw new StageError(
+        `cannot reach registry ${this.#ref.registry} (${init.method} ${url}): ${reason}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #expectOk(response: Response, what: string): Promise<void> {
+    if (response.ok) return;
+    throw new StageError(
+      `registry ${this.#ref.registry} failed to ${what} in ${this.repository}: ` +
+        `${await errorText(response)}`,
+    );
+  }
+}
+
+function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+function mediaTypeOf(bytes: Uint8Array): string | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(bytes).toString("utf8")) as { mediaType?: unknown };
+    return typeof parsed.mediaType === "string" ? parsed.mediaType : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Bearer realm="…",service="…",scope="…"` ⇒ scheme and parameters. */
+export function parseChallenge(header: string | null): Challenge | undefined {
+  if (!header) return undefined;
+  const match = /^\s*([A-Za-z]+)\s*(.*)$/.exec(header);
+  if (!match) return undefined;
+  const params: Record<string, string> = {};
+  for (const [, key, quoted, bare] of match[2]!.matchAll(/([A-Za-z_]+)=(?:"([^"]*)"|([^,\s]*))/g)) {
+    params[key!.toLowerCase()] = quoted ?? bare ?? "";
+  }
+  return { scheme: match[1]!, params };
+}
+
+/** The status and the registry's error codes, e.g. `401 UNAUTHORIZED: authentication required`. */
+async function errorText(response: Response): Promise<string> {
+  const status = `${response.status} ${response.statusText}`.trim();
+  const text = await response.text().catch(() => "");
+  try {
+    const { errors } = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    if (errors?.length) {
+      return `${status} (${errors.map((e) => [e.code, e.message].filter(Boolean).join(": ")).join("; ")})`;
+    }
+  } catch {
+    // Not the registry's JSON error format; fall through to the raw text.
+  }
+  const snippet = text.trim().slice(0, 200);
+  return snippet ? `${status} (${snippet})` : status;
+}
