@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
-import { isDigest, isValidTag } from "./image/tags.js";
+import { isValidDigest, isValidTag } from "./registry/image-reference.js";
 import type { BuildOptions } from "./commands/build.js";
 import type { GlobalOptions } from "./commands/context.js";
 import type { PromoteOptions } from "./commands/promote.js";
@@ -126,7 +126,7 @@ function collectBuildArg(value: string, previous: Record<string, string>): Recor
 }
 
 function parseDigest(value: string): string {
-  if (!isDigest(value)) {
+  if (!isValidDigest(value)) {
     throw new InvalidArgumentError(
       `"${value}" is not a digest; expected sha256: and 64 hex digits`,
     );

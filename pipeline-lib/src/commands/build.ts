@@ -63,7 +63,7 @@ export async function build(
   };
 
   if (options.reuse) {
-    const lookupTag = deps.lookupTag ?? (await defaultTagLookup());
+    const lookupTag = deps.lookupTag ?? (await defaultTagLookup(ctx.env));
     reporter.progress(`looking for ${repository}:${contentTag(treeHash)} in the registry`);
     const digest = await lookupTag(config, contentTag(treeHash));
     if (digest) {
@@ -148,7 +148,7 @@ async function describeSource(env: NodeJS.ProcessEnv, contextDir: string): Promi
   };
 }
 
-async function defaultTagLookup(): Promise<TagLookup> {
+async function defaultTagLookup(env: NodeJS.ProcessEnv): Promise<TagLookup> {
   const { createImageRegistry } = await import("../registry/create-image-registry.js");
-  return async (config, tag) => createImageRegistry(config, process.env).resolveTag(tag);
+  return async (config, tag) => createImageRegistry(config, env).resolveTag(tag);
 }

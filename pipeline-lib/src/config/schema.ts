@@ -30,7 +30,10 @@ export const registryAuthSchema = z
     /** basic: the variables holding the credentials, as Jenkins' usernamePassword binding sets them. */
     usernameEnv: envVarName.default("REGISTRY_USERNAME"),
     passwordEnv: envVarName.default("REGISTRY_PASSWORD"),
-    /** ecr: falls back to AWS_REGION / AWS_DEFAULT_REGION, then to the repository host. */
+    /**
+     * ecr: falls back to the repository host, then to AWS_REGION / AWS_DEFAULT_REGION
+     * (a token works only in its own region, and agents often carry an unrelated one).
+     */
     region: z.string().min(1).optional(),
     /** ecr: falls back to the repository host (`<account>.dkr.ecr.<region>.amazonaws.com`). */
     accountId: z

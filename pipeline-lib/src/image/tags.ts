@@ -1,16 +1,8 @@
+import { isValidTag } from "../registry/image-reference.js";
+
 /** The content tag: the same build inputs always give the same tag. */
 export function contentTag(treeHash: string): string {
   return `tree-${treeHash}`;
-}
-
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-
-export function isValidTag(tag: string): boolean {
-  return TAG.test(tag);
-}
-
-export function isDigest(value: string): boolean {
-  return /^sha256:[0-9a-f]{64}$/.test(value);
 }
 
 /**
