@@ -127,7 +127,7 @@ go_build() { # NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...
   rm -rf "$tmp" && mkdir -p "$tmp"
   log "building $name from the Go module proxy (a cold build takes several minutes; log: $buildlog)"
   local t0=$SECONDS
-  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") \
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") \
     >"$buildlog" 2>&1 &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
@@ -168,7 +168,7 @@ build_pause() {
   [[ -s $PAUSE_TAR ]] && return 0
   apt_install gcc libc6-dev
   local src
-  src="$(cd "$here/k8s" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Dir)/build/pause/linux/pause.c"
+  src="$(cd "$here/k8s" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Dir)/build/pause/linux/pause.c"
   [[ -f $src ]] || die "pause.c not found at $src (go mod download k8s.io/kubernetes@$K8S_VERSION)"
   local ctx
   ctx=$(mktemp -d "${TMPDIR:-/tmp}/pause-image.XXXXXX")
@@ -531,6 +531,13 @@ cmd_up() {
   need_root
   local t0=$SECONDS
   install_prerequisites
+  local c any=false
+  for c in "${COMPONENTS[@]}"; do running "$c" && any=true; done
+  if ! $any && [[ -d $DATA ]]; then
+    # Killed without `down` (a reboot, the end of a CI job): start afresh.
+    log "the previous testbed was not shut down; cleaning up its leftovers first"
+    cmd_down
+  fi
   mkdir -p "$STATE" "$LOGS" "$DATA" "$RUNDIR" "$PIDS" "$PIPELINE_CACHE/testbed"
   build_k8s
   build_etcd
@@ -549,18 +556,24 @@ cmd_up() {
 # ---------------------------------------------------------------------------
 # down
 
-stop_component() {
-  local name=$1 pid
-  pid=$(pid_of "$name") || { rm -f "$PIDS/$name.pid"; return 0; }
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+# stop NAME...: SIGTERM to all at once, SIGKILL to those still there after 10 s.
+stop() {
+  local name pid pids=()
+  for name in "$@"; do
+    if pid=$(pid_of "$name"); then
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+    rm -f "$PIDS/$name.pid"
+  done
   local i
   for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=; done
+    [[ -z ${pid:-} ]] && return 0
     sleep 0.1
   done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PIDS/$name.pid"
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
 }
 
 # Pods' processes: the containerd shims that serve our containerd's socket, and
@@ -585,29 +598,52 @@ unmount_under() { # DIR...: unmounts every mount point below the given dirs, dee
 }
 
 cleanup_network() {
+  local table rule chain parent
   ip link del "$BRIDGE_IF" 2>/dev/null || true
   ip link del "$NODE_IF" 2>/dev/null || true
   rm -rf "$RUNDIR/cni-ipam"
-  # kube-proxy's chains.
+  # kube-proxy's chains, then kubelet's.
   if [[ -x $BIN/kube-proxy ]]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  # The CNI bridge plugin's masquerade chains carry our network's name in a comment.
-  local rule chain
-  iptables -t nat -S POSTROUTING 2>/dev/null | grep -F "name: \\\"$CNI_NET\\\"" | while read -r rule; do
-    chain=$(sed -E 's/.* -j (CNI-[0-9a-f]+).*/\1/' <<<"$rule")
-    eval "iptables -t nat ${rule/-A/-D}" 2>/dev/null || true
-    [[ $chain == CNI-* ]] && { iptables -t nat -F "$chain" 2>/dev/null || true; iptables -t nat -X "$chain" 2>/dev/null || true; }
+  for table in filter nat mangle; do
+    iptables -t "$table" -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
+    iptables -t "$table" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
+    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY; do
+      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+    done
   done
+  # kube-proxy turned this on for NodePorts on 127.0.0.1; Debian's default is off.
+  sysctl -qw net.ipv4.conf.all.route_localnet=0 || true
+  # The CNI bridge and portmap plugins' rules carry our network's name in a
+  # comment; each leads to a per-pod chain.
+  for parent in POSTROUTING CNI-HOSTPORT-DNAT; do
+    { iptables -t nat -S "$parent" 2>/dev/null | grep -F "name: \\\"$CNI_NET\\\"" || true; } | while read -r rule; do
+      chain=$(sed -E 's/.* -j (CNI-[A-Za-z0-9-]+).*/\1/' <<<"$rule")
+      eval "iptables -t nat ${rule/-A/-D}" 2>/dev/null || true
+      if [[ $chain == CNI-* ]]; then
+        iptables -t nat -F "$chain" 2>/dev/null || true
+        iptables -t nat -X "$chain" 2>/dev/null || true
+      fi
+    done
+  done
+  # portmap's shared chains, once no pod uses them.
+  if [[ $(iptables -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | wc -l) == 1 ]]; then
+    iptables -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT 2>/dev/null || true
+    iptables -t nat -D OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT 2>/dev/null || true
+    iptables -t nat -D POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ 2>/dev/null || true
+    for chain in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do
+      iptables -t nat -F "$chain" 2>/dev/null || true
+      iptables -t nat -X "$chain" 2>/dev/null || true
+    done
+  fi
+  iptables -t mangle -X KUBE-IPTABLES-HINT 2>/dev/null || true
 }
 
 cmd_down() {
   need_root
-  local i
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    [[ ${COMPONENTS[i]} == containerd ]] && continue
-    stop_component "${COMPONENTS[i]}"
-  done
+  # The cluster's state is wiped below, so nothing needs an orderly shutdown.
+  stop kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd
   kill_shims
-  stop_component containerd
+  stop containerd
   # Pod network namespaces that our containerd made: their netns files are
   # bind mounts in /run/netns named cni-<uuid>, and the bridge leads to them.
   local ns
