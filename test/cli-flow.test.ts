@@ -1,0 +1,147 @@
+import { expect } from "chai";
+import { execSync, spawn } from "node:child_process";
+import { access, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import {
+  startRegistryServer,
+  type StartedRegistryServer,
+} from "../pipeline-lib/src/test-support/registry-server.js";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
+
+/**
+ * A clone of the committed tree in its own git repository, so that edits in
+ * the work tree while the suite runs cannot change the build inputs under it.
+ */
+async function snapshotRepository(into: string): Promise<string> {
+  const repo = path.join(into, "repo");
+  await mkdir(repo);
+  execSync(`git archive --format=tar HEAD | tar -x -C ${JSON.stringify(repo)}`, { cwd: ROOT });
+  const git = (args: string) => execSync(`git ${args}`, { cwd: repo, stdio: "ignore" });
+  git("init -q -b develop");
+  git("add -A");
+  git("-c user.name=test -c user.email=test@example.com commit -q -m snapshot");
+  return repo;
+}
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The shipped bin, as Jenkins runs it: a real process, real exit codes. */
+function pipeline(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("pipeline build && pipeline test && pipeline push, through the bin @slow", function () {
+  this.timeout(600_000);
+  let registry: StartedRegistryServer;
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    await access(path.join(ROOT, "pipeline-lib/dist/main.js")).catch(() => {
+      throw new Error("pipeline-lib is not built; run `npm run build` (npm test does)");
+    });
+    registry = await startRegistryServer();
+    work = await snapshotRepository(await mkdtemp(path.join(os.tmpdir(), "pipeline-flow-")));
+    env = {
+      ...process.env,
+      IMAGE_REPOSITORY: `${registry.host}/visit-counter-flow`,
+      REGISTRY_AUTH: "basic",
+      REGISTRY_USERNAME: registry.username,
+      REGISTRY_PASSWORD: registry.password,
+      BRANCH_NAME: "develop",
+      BUILD_NUMBER: "7",
+      TESTCONTAINERS_RYUK_DISABLED: "true",
+    };
+  });
+  after(async () => {
+    await registry?.[Symbol.asyncDispose]();
+    if (work) await rm(path.dirname(work), { recursive: true, force: true });
+  });
+
+  it("ships one digest-addressed image, then finds it again instead of rebuilding", async () => {
+    const build = await pipeline(["build"], env, work);
+    expect(build.code, build.stderr).to.equal(0);
+    expect(build.stderr).to.match(/\[build \+\d+\.\ds\] Step 1\/\d+ :/);
+
+    const test = await pipeline(["test", "--junit", "reports/contract.xml"], env, work);
+    expect(test.code, test.stderr).to.equal(0);
+    expect(await readFile(path.join(work, "reports/contract.xml"), "utf8")).to.include(
+      'failures="0"',
+    );
+
+    const push = await pipeline(["push", "--json"], env, work);
+    expect(push.code, push.stderr).to.equal(0);
+    expect(push.stdout + push.stderr).to.not.include(registry.password);
+    const artifact = JSON.parse(await readFile(path.join(work, "build.json"), "utf8")) as {
+      digest: string;
+      imageRef: string;
+      tags: string[];
+    };
+    expect(artifact.digest).to.match(/^sha256:[0-9a-f]{64}$/);
+    expect(artifact.imageRef).to.equal(`${registry.host}/visit-counter-flow@${artifact.digest}`);
+    expect(artifact.tags[1]).to.equal("develop-7");
+
+    // The registry itself serves that digest under the content tag.
+    const auth = `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString("base64")}`;
+    const manifest = await fetch(
+      `${registry.url}/v2/visit-counter-flow/manifests/${artifact.tags[0]}`,
+      {
+        method: "HEAD",
+        headers: {
+          authorization: auth,
+          accept: "application/vnd.docker.distribution.manifest.v2+json",
+        },
+      },
+    );
+    expect(manifest.headers.get("docker-content-digest")).to.equal(artifact.digest);
+
+    const promote = await pipeline(
+      ["promote", "--digest", artifact.digest, "--tag", "release-7"],
+      env,
+      work,
+    );
+    expect(promote.code, promote.stderr).to.equal(0);
+    const again = await pipeline(
+      ["--json", "promote", "--digest", artifact.digest, "--tag", "release-7"],
+      env,
+      work,
+    );
+    expect(again.code, again.stderr).to.equal(0);
+    expect(JSON.parse(again.stdout)).to.include({ change: "unchanged", digest: artifact.digest });
+
+    // Same inputs, next build: the registry has it, so nothing is rebuilt.
+    const reuse = await pipeline(
+      ["--json", "build", "--reuse"],
+      { ...env, BUILD_NUMBER: "8" },
+      work,
+    );
+    expect(reuse.code, reuse.stderr).to.equal(0);
+    expect(JSON.parse(reuse.stdout)).to.include({ reused: true, digest: artifact.digest });
+    expect(reuse.stderr).to.not.match(/Step 1\//);
+  });
+
+  it("exits 2 on a configuration error and names the variable", async () => {
+    const run = await pipeline(["push"], { ...env, REGISTRY_PASSWORD: "" }, work);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.include("REGISTRY_PASSWORD");
+  });
+});
