@@ -11,7 +11,9 @@ class CiReporter extends Mocha.reporters.Spec {
     super(runner, options);
     const junitFile = process.env.JUNIT_FILE;
     if (junitFile) {
-      new JUnit(runner, { reporterOptions: { mochaFile: junitFile, testsuitesTitle: "pipeline-lib" } });
+      new JUnit(runner, {
+        reporterOptions: { mochaFile: junitFile, testsuitesTitle: "pipeline-lib" },
+      });
     }
     runner.once(EVENT_RUN_END, () => {
       const { passes, failures, pending } = runner.stats ?? this.stats;
