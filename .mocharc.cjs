@@ -5,7 +5,12 @@ const ci = process.env.CI === "true";
 
 module.exports = {
   "node-option": ["import=tsx"],
-  spec: ["service/src/**/*.test.ts", "pipeline-lib/src/**/*.test.ts", "test/**/*.test.ts", "infra/**/*.test.ts"],
+  spec: [
+    "service/src/**/*.test.ts",
+    "pipeline-lib/src/**/*.test.ts",
+    "test/**/*.test.ts",
+    "infra/**/*.test.ts",
+  ],
   reporter: "./test/ci-reporter.cjs",
   timeout: 20_000,
   slow: 2_000,
