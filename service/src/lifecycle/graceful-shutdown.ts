@@ -34,5 +34,6 @@ export async function gracefulShutdown(options: ShutdownOptions): Promise<void> 
   });
 
   await store.close();
+  logger.info("store closed");
   logger.info("shutdown complete");
 }

@@ -40,7 +40,7 @@ describe("visits API", () => {
   it("sets the visitor cookie HttpOnly and SameSite=Lax for a year", async () => {
     const { request } = testApp();
     const response = await request.post("/api/visits").expect(200);
-    const [cookie] = response.headers["set-cookie"] as unknown as string[];
+    const [cookie = ""] = response.headers["set-cookie"] as unknown as string[];
     expect(cookie).to.match(/^visitor_id=[0-9a-f-]{36}; /);
     expect(cookie).to.match(/; path=\/(;|$)/);
     expect(cookie).to.match(/; httponly(;|$)/);
