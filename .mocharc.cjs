@@ -3,14 +3,22 @@
 // `npm run test:fast` can leave them out.
 const ci = process.env.CI === "true";
 
+// Mocha adds files named on the command line to the configured spec; naming
+// files (`npm test -- service/src/app.test.ts`) should run just those.
+const namesFiles = process.argv
+  .slice(2)
+  .some((arg) => !arg.startsWith("-") && /\.ts$|\*/.test(arg));
+
 module.exports = {
   "node-option": ["import=tsx"],
-  spec: [
-    "service/src/**/*.test.ts",
-    "pipeline-lib/src/**/*.test.ts",
-    "test/**/*.test.ts",
-    "infra/**/*.test.ts",
-  ],
+  spec: namesFiles
+    ? []
+    : [
+        "service/src/**/*.test.ts",
+        "pipeline-lib/src/**/*.test.ts",
+        "test/**/*.test.ts",
+        "infra/**/*.test.ts",
+      ],
   reporter: "./test/ci-reporter.cjs",
   timeout: 20_000,
   slow: 2_000,
