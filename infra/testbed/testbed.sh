@@ -19,8 +19,10 @@
 #                    lets pods pull over plain HTTP from a Registry v2 on that
 #                    loopback address (containerd's hosts directory).
 set -euo pipefail
+# shellcheck disable=SC2034 # read by log() in lib.sh
 LOG_PREFIX=testbed
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$here/../lib.sh"
 
 K8S_VERSION=v1.34.4
@@ -84,7 +86,8 @@ start() {
   fi
   log "starting $name (log: $LOGS/$name.log)"
   printf '\n==== %s starting %s\n' "$(date -u +%FT%TZ)" "$*" >>"$LOGS/$name.log"
-  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # 9>&-: the component must not inherit the lock that `up` holds.
+  setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$PIDS/$name.pid"
 }
 
@@ -143,9 +146,9 @@ go_build() { # NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...
 }
 
 build_k8s() {
-  local c missing=false
-  for c in "${K8S_COMPONENTS[@]}"; do [[ -x $BIN/$c ]] || missing=true; done
-  $missing || return 0
+  local c need_build=false
+  for c in "${K8S_COMPONENTS[@]}"; do [[ -x $BIN/$c ]] || need_build=true; done
+  $need_build || return 0
   local v=${K8S_VERSION#v} pkgs=()
   local minor=${v#*.}
   minor=${minor%%.*}
@@ -175,7 +178,7 @@ build_pause() {
   log "compiling the pause image from $src"
   gcc -Os -Wall -Werror -static -DVERSION="v${PAUSE_IMAGE##*:}-pipeline-local" -o "$ctx/pause" "$src"
   printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' >"$ctx/Dockerfile"
-  bash "$here/../docker/ensure-engine.sh"
+  bash "$here/../docker/ensure-engine.sh" 9>&- # dockerd must not inherit the lock
   docker build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null 2>"$ctx/build.log" ||
     { cat "$ctx/build.log" >&2; die "docker build of $PAUSE_IMAGE failed"; }
   docker save -o "$PAUSE_TAR.tmp" "$PAUSE_IMAGE" && mv "$PAUSE_TAR.tmp" "$PAUSE_TAR"
@@ -580,7 +583,9 @@ stop() {
 # everything below them.
 kill_shims() {
   local pid cmdline
-  for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+  local dir
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
     cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || continue
     if [[ $cmdline == *containerd-shim* && $cmdline == *"-address $CONTAINERD_SOCK"* ]]; then
       pkill -KILL -P "$pid" 2>/dev/null || true
@@ -608,7 +613,8 @@ cleanup_network() {
     iptables -t "$table" -D INPUT -j KUBE-FIREWALL 2>/dev/null || true
     iptables -t "$table" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null || true
     for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY; do
-      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+      iptables -t "$table" -F "$chain" 2>/dev/null || true
+      iptables -t "$table" -X "$chain" 2>/dev/null || true
     done
   done
   # kube-proxy turned this on for NodePorts on 127.0.0.1; Debian's default is off.
@@ -684,7 +690,7 @@ cmd_load_image() {
   local ref=${1:-}
   [[ -n $ref ]] || die "usage: testbed.sh load-image <image-ref>" 2
   need_root
-  [[ -S $CONTAINERD_SOCK ]] && running containerd || die "the testbed's containerd is not running; run 'testbed.sh up' first" 2
+  if ! running containerd; then die "the testbed's containerd is not running; run 'testbed.sh up' first" 2; fi
   docker image inspect "$ref" >/dev/null 2>&1 || die "image $ref is not in the Docker Engine (docker image inspect $ref)" 2
   log "loading $ref into the testbed containerd"
   # docker save | ctr import: ctr reads the archive from stdin ("-").
@@ -706,9 +712,15 @@ EOF
   log "pods may now pull from http://$hostport (containerd reads $CERTS_D/$hostport/hosts.toml on each pull)"
 }
 
+# One up or down at a time (two test processes may call up together).
+serialize() {
+  exec 9>/run/pipeline-testbed.lock
+  flock 9
+}
+
 case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) serialize && cmd_up ;;
+  down) serialize && cmd_down ;;
   status) cmd_status ;;
   kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
   load-image) cmd_load_image "${2:-}" ;;
