@@ -91,18 +91,26 @@ start() {
   echo $! >"$PIDS/$name.pid"
 }
 
-# await COMPONENT DESCRIPTION TIMEOUT COMMAND...: waits, and on failure shows
-# the component's last log lines and whether it died.
+# await COMPONENT DESCRIPTION TIMEOUT COMMAND...: polls COMMAND once a second
+# until it succeeds; fails at once when the component exits, showing the last
+# lines of its log.
 await() {
-  local name=$1 what=$2 timeout=$3
+  local name=$1 what=$2 timeout=$3 waited=0
   shift 3
   log "waiting for $what"
-  if ! wait_for "$what" "$timeout" "$@"; then
-    running "$name" || log "$name is not running any more"
-    last_lines "$name"
-    die "$what: not ready after ${timeout}s; full log: $LOGS/$name.log"
-  fi
-  running "$name" || { last_lines "$name"; die "$name exited; full log: $LOGS/$name.log"; }
+  until "$@" >/dev/null 2>&1; do
+    if ! running "$name"; then
+      last_lines "$name"
+      die "$name exited while waiting for $what; full log: $LOGS/$name.log"
+    fi
+    if ((waited >= timeout)); then
+      last_lines "$name"
+      die "$what: not ready after ${timeout}s; full log: $LOGS/$name.log"
+    fi
+    if ((waited > 0 && waited % 10 == 0)); then log "still waiting for $what (${waited}s)"; fi
+    sleep 1
+    waited=$((waited + 1))
+  done
 }
 
 # kapi METHOD PATH [CURL ARGS...]: a request to the API server as cluster admin.
