@@ -31,10 +31,9 @@ PAUSE_IMAGE=pipeline-local/pause:3.10.1
 NODE_NAME=pipeline-testbed
 
 # Addresses. The pod and service ranges stay clear of Docker's 172.17.0.0/16.
-# The node's own address lives on an empty bridge that this script creates (the
-# VM kernel has no dummy interfaces),
-# because kubelet refuses a loopback node IP; the API server reaches the
-# kubelet there.
+# kubelet refuses a loopback node IP, so the node's own address lives on an
+# empty bridge that this script creates (the VM kernel has no dummy links);
+# the API server reaches the kubelet there.
 POD_CIDR=10.244.0.0/24
 SERVICE_CIDR=10.0.0.0/24
 SERVICE_IP=10.0.0.1
