@@ -35,6 +35,13 @@ export interface Cluster {
    * when there is none, since such a cluster pulls from a registry.
    */
   loadImage(ref: string): Promise<void>;
+  /**
+   * Lets the nodes pull over plain HTTP from a Registry v2 on a loopback
+   * `host:port` (the pipeline's test registry). On the testbed this writes a
+   * containerd hosts entry (`testbed.sh trust-registry`); a context cluster's
+   * registry configuration is its operator's business, so there it does nothing.
+   */
+  trustRegistry(host: string): Promise<void>;
 }
 
 export interface AcquireOptions {
@@ -98,6 +105,7 @@ function fromContext(env: NodeJS.ProcessEnv, context: string | undefined): Clust
       }
       await run("sh", ["-c", template.replaceAll("{ref}", shellQuote(ref))], process.stderr);
     },
+    async trustRegistry() {},
   };
 }
 
@@ -113,6 +121,9 @@ async function startTestbed(progress: NodeJS.WritableStream): Promise<Cluster> {
     description: `testbed (${kubeconfigPath})`,
     async loadImage(ref) {
       await run("bash", [testbedScript, "load-image", ref], progress);
+    },
+    async trustRegistry(host) {
+      await run("bash", [testbedScript, "trust-registry", host], progress);
     },
   };
 }
