@@ -2,15 +2,14 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { acquireCluster, type Cluster } from "./cluster.js";
 import { forwardPort } from "./port-forward.js";
+import { NODE_IMAGE } from "../../test/support/base-images.js";
 
 const exec = promisify(execFile);
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const FIELD_MANAGER = "pipeline-lib";
 const REVISION = "deployment.kubernetes.io/revision";
 const GOOD_IMAGE = "pipeline-testbed/hello:ok";
@@ -285,15 +284,7 @@ function revision(o: { metadata?: k8s.V1ObjectMeta }): number {
 
 /** Builds the working and the crashing image in the local Docker Engine. */
 async function buildImages(): Promise<void> {
-  let base = process.env.NODE_IMAGE;
-  if (!base) {
-    const { stdout } = await exec("bash", [
-      path.join(repoRoot, "infra/images/build-local-images.sh"),
-      "--env",
-    ]);
-    base = /NODE_IMAGE=(\S+)/.exec(stdout)?.[1];
-    if (!base) throw new Error(`build-local-images.sh --env printed no NODE_IMAGE:\n${stdout}`);
-  }
+  const base = NODE_IMAGE;
   const dir = await mkdtemp(path.join(os.tmpdir(), "testbed-hello-"));
   try {
     await writeFile(path.join(dir, "server.js"), SERVER_JS);

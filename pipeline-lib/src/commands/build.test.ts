@@ -1,5 +1,6 @@
 import { expect } from "chai";
 import Docker from "dockerode";
+import { NODE_IMAGE } from "../../../test/support/base-images.js";
 import { readArtifact } from "../artifact/build-artifact.js";
 import { StageError, ConfigError } from "../errors.js";
 import { DockerImageBuilder } from "../image/image-builder.js";
@@ -7,7 +8,6 @@ import { testContext } from "../test-support/command-context.js";
 import { GitFixture } from "../test-support/git-fixture.js";
 import { build, type BuildOptions } from "./build.js";
 
-const NODE_IMAGE = process.env.NODE_IMAGE ?? "node:24-bookworm-slim";
 const docker = new Docker();
 const options: BuildOptions = { artifact: "build.json", reuse: false, buildArgs: {} };
 

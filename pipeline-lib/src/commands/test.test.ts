@@ -2,6 +2,7 @@ import { expect } from "chai";
 import Docker from "dockerode";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { NODE_IMAGE, REDIS_IMAGE } from "../../../test/support/base-images.js";
 import { ConfigError, StageError } from "../errors.js";
 import { packContext } from "../image/build-context.js";
 import { DockerImageBuilder } from "../image/image-builder.js";
@@ -11,10 +12,9 @@ import { build } from "./build.js";
 import { test as runTest } from "./test.js";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
-const NODE_IMAGE = process.env.NODE_IMAGE ?? "node:24-bookworm-slim";
 const env = {
   NODE_IMAGE,
-  REDIS_IMAGE: process.env.REDIS_IMAGE ?? "redis:7-bookworm",
+  REDIS_IMAGE,
   PIPELINE_EXTRA_CA_FILE: process.env.PIPELINE_EXTRA_CA_FILE ?? "",
 };
 const docker = new Docker();

@@ -1,3 +1,2 @@
-/** Image names come from the environment so that offline machines can use local builds. */
-export const REDIS_IMAGE = process.env.REDIS_IMAGE ?? "redis:7-bookworm";
-export const NODE_IMAGE = process.env.NODE_IMAGE ?? "node:24-bookworm-slim";
+/** The Node.js and Redis images to build on and run beside; see test/support/base-images.ts. */
+export { NODE_IMAGE, REDIS_IMAGE } from "../../../test/support/base-images.js";

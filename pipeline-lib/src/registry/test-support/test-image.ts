@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Docker from "dockerode";
+import { NODE_IMAGE } from "../../../../test/support/base-images.js";
 
 /** A freshly built local image, tagged under a repository, for push tests. */
 export interface TestImage extends AsyncDisposable {
@@ -12,8 +13,7 @@ export interface TestImage extends AsyncDisposable {
 }
 
 /**
- * Builds a tiny image on the local base image (NODE_IMAGE, else
- * pipeline-local/debian:bookworm) with a unique file and label, so every
+ * Builds a tiny image on the base Node.js image with a unique file and label, so every
  * run pushes a manifest with a fresh digest, and tags it `repository:tag`
  * for each tag. Disposing removes the image and its tags.
  */
@@ -22,7 +22,7 @@ export async function buildTestImage(
   tags: readonly string[],
   docker: Docker = new Docker(),
 ): Promise<TestImage> {
-  const base = process.env.NODE_IMAGE || "pipeline-local/debian:bookworm";
+  const base = NODE_IMAGE;
   const run = randomUUID();
   const dir = await mkdtemp(path.join(tmpdir(), "pipeline-test-image-"));
   try {
