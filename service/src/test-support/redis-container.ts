@@ -1,8 +1,8 @@
 import { RedisContainer, type StartedRedisContainer } from "@testcontainers/redis";
 import Docker from "dockerode";
-import { createServer } from "node:net";
 import { GenericContainer, Wait, type StartedTestContainer } from "testcontainers";
 import { REDIS_IMAGE } from "./images.js";
+import { freePort } from "../../../test/support/free-port.js";
 
 export function startRedis(): Promise<StartedRedisContainer> {
   return new RedisContainer(REDIS_IMAGE).start();
@@ -48,18 +48,4 @@ export async function startStoppableRedis(docker = new Docker()): Promise<Stoppa
       await handle.unpause();
     },
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === "object") resolve(address.port);
-        else reject(new Error("could not find a free port"));
-      });
-    });
-  });
 }
