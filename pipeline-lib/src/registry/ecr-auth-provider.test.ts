@@ -1,42 +1,23 @@
-import {
-  ECRClient,
-  GetAuthorizationTokenCommand,
-  type ECRClientResolvedConfig,
-  type ServiceInputTypes,
-  type ServiceOutputTypes,
-} from "@aws-sdk/client-ecr";
-import { mockClient, type AwsStub } from "aws-sdk-client-mock";
+import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 import { expect } from "chai";
+import {
+  ECR_HOST as HOST,
+  ECR_TARGET as TARGET,
+  rejection,
+  useEcrMock,
+} from "./test-support/ecr-mock.js";
 import { ConfigError, StageError } from "../errors.js";
 import { EcrAuthProvider } from "./ecr-auth-provider.js";
 import { resolveEcrTarget, type EcrTarget } from "./ecr-target.js";
 import { parseRepository } from "./image-reference.js";
 
-const HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-const TARGET: EcrTarget = {
-  region: "eu-west-1",
-  accountId: "123456789012",
-  repositoryName: "visit-counter",
-  registry: HOST,
-};
 const PASSWORD = "eyJwYXlsb2FkIjoiVG9wU2VjcmV0RWNyUGFzc3dvcmQifQ";
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error as Error,
-  );
-}
-
 describe("EcrAuthProvider", () => {
-  // mockClient patches every ECRClient; restore it so other suites get real clients.
-  let ecr: AwsStub<ServiceInputTypes, ServiceOutputTypes, ECRClientResolvedConfig>;
-  before(() => (ecr = mockClient(ECRClient)));
-  afterEach(() => ecr.reset());
-  after(() => ecr.restore());
+  const ecr = useEcrMock();
 
   it("exchanges GetAuthorizationToken's base64 AWS:<password> for Docker credentials", async () => {
-    ecr.on(GetAuthorizationTokenCommand, { registryIds: ["123456789012"] }).resolves({
+    ecr.stub.on(GetAuthorizationTokenCommand, { registryIds: ["123456789012"] }).resolves({
       authorizationData: [
         {
           authorizationToken: Buffer.from(`AWS:${PASSWORD}`).toString("base64"),
@@ -51,31 +32,31 @@ describe("EcrAuthProvider", () => {
       password: PASSWORD,
       serveraddress: `https://${HOST}`,
     });
-    expect(ecr.commandCalls(GetAuthorizationTokenCommand)).to.have.length(1);
+    expect(ecr.stub.commandCalls(GetAuthorizationTokenCommand)).to.have.length(1);
   });
 
   it("uses the configured region for the default client", async () => {
-    ecr.on(GetAuthorizationTokenCommand).resolves({
+    ecr.stub.on(GetAuthorizationTokenCommand).resolves({
       authorizationData: [{ authorizationToken: Buffer.from("AWS:pw").toString("base64") }],
     });
     await new EcrAuthProvider({ target: { ...TARGET, region: "ap-south-1" } }).credentials();
-    const client = ecr.call(0).thisValue as ECRClient;
+    const client = ecr.stub.call(0).thisValue as ECRClient;
     expect(await client.config.region()).to.equal("ap-south-1");
   });
 
   it("asks for the caller's own registry when no account is known", async () => {
-    ecr.on(GetAuthorizationTokenCommand).resolves({
+    ecr.stub.on(GetAuthorizationTokenCommand).resolves({
       authorizationData: [{ authorizationToken: Buffer.from("AWS:pw").toString("base64") }],
     });
     const credentials = await new EcrAuthProvider({
       target: { ...TARGET, accountId: undefined },
     }).credentials();
-    expect(ecr.commandCalls(GetAuthorizationTokenCommand)[0]!.args[0].input).to.deep.equal({});
+    expect(ecr.stub.commandCalls(GetAuthorizationTokenCommand)[0]!.args[0].input).to.deep.equal({});
     expect(credentials.serveraddress).to.equal(`https://${HOST}`);
   });
 
   it("missing credentials (CredentialsProviderError) ⇒ ConfigError naming region, registry and how to provide them", async () => {
-    ecr.on(GetAuthorizationTokenCommand).rejects(
+    ecr.stub.on(GetAuthorizationTokenCommand).rejects(
       Object.assign(new Error("Could not load credentials from any providers"), {
         name: "CredentialsProviderError",
       }),
@@ -92,7 +73,7 @@ describe("EcrAuthProvider", () => {
   });
 
   it("rejected credentials (UnrecognizedClientException) ⇒ the same ConfigError", async () => {
-    ecr.on(GetAuthorizationTokenCommand).rejects(
+    ecr.stub.on(GetAuthorizationTokenCommand).rejects(
       Object.assign(new Error("The security token included in the request is invalid."), {
         name: "UnrecognizedClientException",
       }),
@@ -105,7 +86,7 @@ describe("EcrAuthProvider", () => {
   });
 
   it("other AWS failures ⇒ StageError naming the registry", async () => {
-    ecr
+    ecr.stub
       .on(GetAuthorizationTokenCommand)
       .rejects(
         Object.assign(new Error("We encountered an internal error"), { name: "ServerException" }),
@@ -117,7 +98,7 @@ describe("EcrAuthProvider", () => {
 
   it("a malformed token is refused without echoing it", async () => {
     const token = Buffer.from("no-colon-in-this-secret-token").toString("base64");
-    ecr.on(GetAuthorizationTokenCommand).resolves({
+    ecr.stub.on(GetAuthorizationTokenCommand).resolves({
       authorizationData: [{ authorizationToken: token }],
     });
     const error = await rejection(new EcrAuthProvider({ target: TARGET }).credentials());

@@ -1,47 +1,30 @@
 import {
   BatchGetImageCommand,
-  ECRClient,
-  type ECRClientResolvedConfig,
-  type ServiceInputTypes,
-  type ServiceOutputTypes,
   ImageAlreadyExistsException,
   ImageTagAlreadyExistsException,
   PutImageCommand,
   RepositoryNotFoundException,
 } from "@aws-sdk/client-ecr";
-import { mockClient, type AwsStub } from "aws-sdk-client-mock";
 import { expect } from "chai";
+import {
+  ECR_HOST as HOST,
+  ECR_TARGET as TARGET,
+  rejection,
+  useEcrMock,
+} from "./test-support/ecr-mock.js";
 import { ConfigError, StageError } from "../errors.js";
 import { createImageRegistry } from "./create-image-registry.js";
 import { EcrRegistry } from "./ecr-registry.js";
-import type { EcrTarget } from "./ecr-target.js";
 import { RegistryV2Client } from "./registry-v2-client.js";
 
-const HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
-const TARGET: EcrTarget = {
-  region: "eu-west-1",
-  accountId: "123456789012",
-  repositoryName: "visit-counter",
-  registry: HOST,
-};
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const OLD = `sha256:${"b".repeat(64)}`;
 const MANIFEST =
   '{\n   "schemaVersion": 2,\n   "mediaType": "application/vnd.oci.image.manifest.v1+json"\n}';
 const ids = { repositoryName: "visit-counter", registryId: "123456789012" };
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error as Error,
-  );
-}
-
 describe("EcrRegistry", () => {
-  let ecr: AwsStub<ServiceInputTypes, ServiceOutputTypes, ECRClientResolvedConfig>;
-  before(() => (ecr = mockClient(ECRClient)));
-  afterEach(() => ecr.reset());
-  after(() => ecr.restore());
+  const ecr = useEcrMock();
 
   const notFound = {
     images: [],
@@ -58,7 +41,7 @@ describe("EcrRegistry", () => {
   };
 
   it("resolves a tag through BatchGetImage, and a missing one to undefined", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand, { imageIds: [{ imageTag: "tree-abc" }] })
       .resolves({ images: [{ imageId: { imageTag: "tree-abc", imageDigest: DIGEST } }] })
       .on(BatchGetImageCommand, { imageIds: [{ imageTag: "nope" }] })
@@ -66,7 +49,7 @@ describe("EcrRegistry", () => {
     const registry = new EcrRegistry({ target: TARGET });
     expect(await registry.resolveTag("tree-abc")).to.equal(DIGEST);
     expect(await registry.resolveTag("nope")).to.equal(undefined);
-    expect(ecr.commandCalls(BatchGetImageCommand)[0]!.args[0].input).to.deep.include({
+    expect(ecr.stub.commandCalls(BatchGetImageCommand)[0]!.args[0].input).to.deep.include({
       ...ids,
       acceptedMediaTypes: [
         "application/vnd.docker.distribution.manifest.v2+json",
@@ -78,7 +61,7 @@ describe("EcrRegistry", () => {
   });
 
   it("tags with PutImage, passing the manifest string and media type unchanged", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand, { imageIds: [{ imageTag: "production" }] })
       .resolves(notFound)
       .on(BatchGetImageCommand, { imageIds: [{ imageDigest: DIGEST }] })
@@ -87,7 +70,7 @@ describe("EcrRegistry", () => {
       .resolves({});
     const result = await new EcrRegistry({ target: TARGET }).tagManifest(DIGEST, "production");
     expect(result).to.deep.equal({ change: "created" });
-    expect(ecr.commandCalls(PutImageCommand)[0]!.args[0].input).to.deep.equal({
+    expect(ecr.stub.commandCalls(PutImageCommand)[0]!.args[0].input).to.deep.equal({
       ...ids,
       imageManifest: MANIFEST,
       imageManifestMediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -97,14 +80,14 @@ describe("EcrRegistry", () => {
   });
 
   it("is a no-op when the tag already points to the digest", async () => {
-    ecr.on(BatchGetImageCommand).resolves({ images: [{ imageId: { imageDigest: DIGEST } }] });
+    ecr.stub.on(BatchGetImageCommand).resolves({ images: [{ imageId: { imageDigest: DIGEST } }] });
     const result = await new EcrRegistry({ target: TARGET }).tagManifest(DIGEST, "production");
     expect(result).to.deep.equal({ change: "unchanged" });
-    expect(ecr.commandCalls(PutImageCommand)).to.have.length(0);
+    expect(ecr.stub.commandCalls(PutImageCommand)).to.have.length(0);
   });
 
   it("treats ImageAlreadyExistsException (tagged meanwhile) as unchanged", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand, { imageIds: [{ imageTag: "production" }] })
       .resolves(notFound)
       .on(BatchGetImageCommand, { imageIds: [{ imageDigest: DIGEST }] })
@@ -116,7 +99,7 @@ describe("EcrRegistry", () => {
   });
 
   it("moves a tag that points elsewhere and reports the previous digest", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand, { imageIds: [{ imageTag: "production" }] })
       .resolves({ images: [{ imageId: { imageTag: "production", imageDigest: OLD } }] })
       .on(BatchGetImageCommand, { imageIds: [{ imageDigest: DIGEST }] })
@@ -128,7 +111,7 @@ describe("EcrRegistry", () => {
   });
 
   it("an immutable tag that points elsewhere ⇒ StageError saying so", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand, { imageIds: [{ imageTag: "production" }] })
       .resolves({ images: [{ imageId: { imageDigest: OLD } }] })
       .on(BatchGetImageCommand, { imageIds: [{ imageDigest: DIGEST }] })
@@ -143,7 +126,7 @@ describe("EcrRegistry", () => {
   });
 
   it("other BatchGetImage failures ⇒ StageError with ECR's code and reason", async () => {
-    ecr.on(BatchGetImageCommand).resolves({
+    ecr.stub.on(BatchGetImageCommand).resolves({
       images: [],
       failures: [{ failureCode: "KmsError", failureReason: "key disabled" }],
     });
@@ -155,7 +138,7 @@ describe("EcrRegistry", () => {
   });
 
   it("a digest not in the repository ⇒ StageError naming it", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand)
       .resolves({ images: [], failures: [{ failureCode: "ImageNotFound" }] });
     const error = await rejection(
@@ -168,7 +151,7 @@ describe("EcrRegistry", () => {
   });
 
   it("a missing repository ⇒ ConfigError naming repository and registry", async () => {
-    ecr
+    ecr.stub
       .on(BatchGetImageCommand)
       .rejects(new RepositoryNotFoundException({ message: "repo not found", $metadata: {} }));
     const error = await rejection(new EcrRegistry({ target: TARGET }).resolveTag("tree-abc"));
@@ -177,7 +160,7 @@ describe("EcrRegistry", () => {
   });
 
   it("missing AWS credentials ⇒ ConfigError with the how-to", async () => {
-    ecr.on(BatchGetImageCommand).rejects(
+    ecr.stub.on(BatchGetImageCommand).rejects(
       Object.assign(new Error("Could not load credentials from any providers"), {
         name: "CredentialsProviderError",
       }),
