@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
+import Docker from "dockerode";
 import { readArtifact, writeArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
 import { ConfigError, describeError, ExitCode, StageError } from "../errors.js";
 import { ImagePusher } from "../registry/image-pusher.js";
@@ -179,6 +180,22 @@ describe("pipeline push @slow", function () {
       );
     });
   }
+
+  it("an unreachable Docker Engine fails saying how to start it, and the artifact is untouched", async () => {
+    const file = await writeTestArtifact("no-engine.json", {});
+    const before = await readFile(file, "utf8");
+    const { ctx } = registryTestContext(dir, repository, env());
+    const socketPath = path.join(dir, "no-such-docker.sock");
+
+    const error = await rejection(
+      push({ artifact: file }, ctx, { docker: new Docker({ socketPath }) }),
+    );
+
+    expect(error).to.be.instanceOf(StageError);
+    expect(error.message).to.include(`cannot reach the Docker Engine at ${socketPath}`);
+    expect(error.message).to.include("ensure-engine.sh");
+    expect(await readFile(file, "utf8")).to.equal(before);
+  });
 
   it("a reused image is tagged in the registry, without a local image for the new tag", async () => {
     const { digest } = await new ImagePusher().push({

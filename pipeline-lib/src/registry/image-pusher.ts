@@ -1,4 +1,5 @@
 import Docker from "dockerode";
+import { assertEngineReachable } from "../image/docker-engine.js";
 import { StageError } from "../errors.js";
 import { systemClock, type Clock, type Reporter } from "../output/reporter.js";
 import { parseRepository } from "./image-reference.js";
@@ -45,6 +46,7 @@ export class ImagePusher {
 
   async push({ repository, tags, credentials, reporter }: PushImageOptions): Promise<PushedImage> {
     const { registry } = parseRepository(repository);
+    await assertEngineReachable(this.docker);
     const digests: Record<string, string> = {};
     for (const tag of tags) {
       digests[tag] = await this.#pushTag(repository, registry, tag, credentials, reporter);
