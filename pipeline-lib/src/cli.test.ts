@@ -18,6 +18,7 @@ function recordingHandlers(calls: Call[]): Handlers {
     test: record("test"),
     push: record("push"),
     promote: record("promote"),
+    run: record("run"),
   };
 }
 
@@ -93,6 +94,16 @@ describe("pipeline CLI", () => {
       argv: ["promote", "-d", DIGEST, "-t", "v1.2.3", "-r", "127.0.0.1:5000/app"],
       command: "promote",
       options: { digest: DIGEST, tag: "v1.2.3", repository: "127.0.0.1:5000/app" },
+    },
+    {
+      argv: ["run", "dev"],
+      command: "run",
+      options: { pipeline: "dev", from: undefined, to: undefined, dryRun: false },
+    },
+    {
+      argv: ["run", "prod", "--from", "resolve", "--to", "push", "-n"],
+      command: "run",
+      options: { pipeline: "prod", from: "resolve", to: "push", dryRun: true },
     },
   ];
 

@@ -1,10 +1,11 @@
-import { Command, InvalidArgumentError, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
 import { isValidDigest, isValidTag } from "./registry/image-reference.js";
 import type { BuildOptions } from "./commands/build.js";
 import type { GlobalOptions } from "./commands/context.js";
 import type { PromoteOptions } from "./commands/promote.js";
 import type { PushOptions } from "./commands/push.js";
+import type { RunOptions } from "./commands/run.js";
 import type { TestOptions } from "./commands/test.js";
 import { DEFAULT_ARTIFACT_FILE } from "./artifact/build-artifact.js";
 
@@ -18,6 +19,7 @@ export interface Handlers {
   test(options: TestOptions, globals: GlobalOptions): Promise<void>;
   push(options: PushOptions, globals: GlobalOptions): Promise<void>;
   promote(options: PromoteOptions, globals: GlobalOptions): Promise<void>;
+  run(options: RunOptions, globals: GlobalOptions): Promise<void>;
 }
 
 export interface ProgramOutput {
@@ -111,6 +113,25 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
         globals(),
       );
     });
+
+  program
+    .command("run")
+    .description("run a pipeline's stages locally, in the order Jenkins runs them")
+    .addArgument(new Argument("<pipeline>", "which pipeline").choices(["dev", "prod"]))
+    .option("--from <stage>", "start at this stage id")
+    .option("--to <stage>", "stop after this stage id")
+    .option("-n, --dry-run", "print the stages and their commands without running them", false)
+    .action(
+      async (
+        pipeline: RunOptions["pipeline"],
+        opts: { from?: string; to?: string; dryRun: boolean },
+      ) => {
+        await handlers.run(
+          { pipeline, from: opts.from, to: opts.to, dryRun: opts.dryRun },
+          globals(),
+        );
+      },
+    );
 
   return program;
 }

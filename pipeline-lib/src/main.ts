@@ -21,6 +21,10 @@ export const defaultHandlers: Handlers = {
     const { promote } = await import("./commands/promote.js");
     await promote(options, createCommandContext("promote", globals));
   },
+  async run(options, globals) {
+    const { run } = await import("./commands/run.js");
+    await run(options, createCommandContext(`run ${options.pipeline}`, globals));
+  },
 };
 
 /**
