@@ -82,7 +82,12 @@ export async function build(
   const builder = deps.builder ?? new DockerImageBuilder();
   const extraCa = options.extraCa ?? ctx.env.PIPELINE_EXTRA_CA_FILE ?? ctx.env.NODE_EXTRA_CA_CERTS;
   if (extraCa) reporter.detail(`adding extra CA bundle ${extraCa} to the build context`);
-  const context = await packContext({ contextDir, dockerfile, extraCaFile: extraCa || undefined });
+  const context = await packContext({
+    contextDir,
+    dockerfile,
+    files,
+    extraCaFile: extraCa || undefined,
+  });
 
   const builtAt = base.builtAt;
   const labels = {

@@ -70,6 +70,8 @@ export interface PackContextOptions {
   contextDir: string;
   /** The Dockerfile, relative to the context folder. */
   dockerfile: string;
+  /** The files to send, when the caller has listed them already (listContextFiles). */
+  files?: readonly string[];
   /**
    * An extra CA bundle for builds behind TLS inspection, added to the context as
    * `extra-ca.pem`. The Dockerfile decides which stages use it; it never belongs
@@ -80,7 +82,7 @@ export interface PackContextOptions {
 
 export async function packContext(options: PackContextOptions): Promise<BuildContext> {
   const { contextDir, dockerfile, extraCaFile } = options;
-  const files = await listContextFiles(contextDir, dockerfile);
+  const files = options.files ?? (await listContextFiles(contextDir, dockerfile));
   if (!files.includes(dockerfile) || dockerfile.startsWith("../")) {
     throw new ConfigError(`Dockerfile ${dockerfile} is not inside the build context ${contextDir}`);
   }
