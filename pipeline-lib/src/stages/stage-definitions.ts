@@ -16,9 +16,22 @@ export interface StageDefinition {
   junit?: string;
 }
 
+const install: StageDefinition = {
+  id: "install",
+  title: "Install",
+  command: "npm ci --no-audit --no-fund && npm run build",
+};
+const integrationTests: StageDefinition = {
+  id: "integration-tests",
+  title: "Integration tests",
+  command: "npx pipeline test --junit reports/contract-tests.xml",
+  junit: "reports/contract-tests.xml",
+};
+const push: StageDefinition = { id: "push", title: "Push", command: "npx pipeline push" };
+
 export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> = {
   dev: [
-    { id: "install", title: "Install", command: "npm ci --no-audit --no-fund && npm run build" },
+    install,
     { id: "lint", title: "Lint", command: "npm run lint" },
     {
       id: "unit-tests",
@@ -27,25 +40,16 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       junit: "reports/unit-tests.xml",
     },
     { id: "build", title: "Build image", command: "npx pipeline build" },
-    {
-      id: "integration-tests",
-      title: "Integration tests",
-      command: "npx pipeline test --junit reports/contract-tests.xml",
-      junit: "reports/contract-tests.xml",
-    },
-    { id: "push", title: "Push", command: "npx pipeline push" },
+    integrationTests,
+    push,
   ],
-  // The prod pipeline finds the image that develop verified for the same inputs
-  // (`--reuse`); when there is none it builds and runs the dev gauntlet on it.
+  // The prod pipeline ships the image that develop verified for the same inputs
+  // (`build --reuse` finds it; `test` and `push` then only confirm and tag it).
+  // When there is none it builds the image here and tests it before pushing.
   prod: [
-    { id: "install", title: "Install", command: "npm ci --no-audit --no-fund && npm run build" },
+    install,
     { id: "resolve", title: "Resolve verified image", command: "npx pipeline build --reuse" },
-    {
-      id: "integration-tests",
-      title: "Integration tests",
-      command: "npx pipeline test --junit reports/contract-tests.xml",
-      junit: "reports/contract-tests.xml",
-    },
-    { id: "push", title: "Push", command: "npx pipeline push" },
+    integrationTests,
+    push,
   ],
 };
