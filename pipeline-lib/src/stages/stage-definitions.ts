@@ -27,27 +27,32 @@ const integrationTests: StageDefinition = {
   command: "npx pipeline test --junit reports/contract-tests.xml",
   junit: "reports/contract-tests.xml",
 };
+const lint: StageDefinition = { id: "lint", title: "Lint", command: "npm run lint" };
+const unitTests: StageDefinition = {
+  id: "unit-tests",
+  title: "Unit tests",
+  command: "JUNIT_FILE=reports/unit-tests.xml npm run test:fast",
+  junit: "reports/unit-tests.xml",
+};
 const push: StageDefinition = { id: "push", title: "Push", command: "npx pipeline push" };
 
 export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> = {
   dev: [
     install,
-    { id: "lint", title: "Lint", command: "npm run lint" },
-    {
-      id: "unit-tests",
-      title: "Unit tests",
-      command: "JUNIT_FILE=reports/unit-tests.xml npm run test:fast",
-      junit: "reports/unit-tests.xml",
-    },
+    lint,
+    unitTests,
     { id: "build", title: "Build image", command: "npx pipeline build" },
     integrationTests,
     push,
   ],
   // The prod pipeline ships the image that develop verified for the same inputs
   // (`build --reuse` finds it; `test` and `push` then only confirm and tag it).
-  // When there is none it builds the image here and tests it before pushing.
+  // When there is none it builds the image here, so the whole dev gauntlet runs:
+  // lint and unit tests first (cheap, and they guard master either way).
   prod: [
     install,
+    lint,
+    unitTests,
     { id: "resolve", title: "Resolve verified image", command: "npx pipeline build --reuse" },
     integrationTests,
     push,
