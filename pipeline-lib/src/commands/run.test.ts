@@ -83,6 +83,8 @@ describe("pipeline run", () => {
     const runs = await run(options({ pipeline: "prod", dryRun: true }), ctx);
     expect(runs.map((r) => r.id)).to.deep.equal([
       "install",
+      "lint",
+      "unit-tests",
       "resolve",
       "integration-tests",
       "push",
