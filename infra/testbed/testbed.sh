@@ -132,6 +132,8 @@ apply() {
 go_build() { # NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...
   local name=$1 dir=$2 out=$3 ldflags=$4
   shift 4
+  # The official tarball's place, for shells whose PATH lacks it (sudo, CI runners).
+  command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || PATH="$PATH:/usr/local/go/bin"
   command -v go >/dev/null || die "building $name needs Go >= 1.24 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
   local tmp="$out.tmp" buildlog="$PIPELINE_CACHE/testbed/build-$name.log"
   rm -rf "$tmp" && mkdir -p "$tmp"
