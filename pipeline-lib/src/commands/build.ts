@@ -82,12 +82,6 @@ export async function build(
   const builder = deps.builder ?? new DockerImageBuilder();
   const extraCa = options.extraCa ?? ctx.env.PIPELINE_EXTRA_CA_FILE ?? ctx.env.NODE_EXTRA_CA_CERTS;
   if (extraCa) reporter.detail(`adding extra CA bundle ${extraCa} to the build context`);
-  const context = await packContext({
-    contextDir,
-    dockerfile,
-    files,
-    extraCaFile: extraCa || undefined,
-  });
 
   const builtAt = base.builtAt;
   const labels = {
@@ -111,7 +105,8 @@ export async function build(
     `building ${repository}:${tags[0]} from ${path.relative(ctx.cwd, dockerfilePath) || dockerfile}`,
   );
   const image = await builder.build({
-    context: context.tar,
+    context: async () =>
+      (await packContext({ contextDir, dockerfile, files, extraCaFile: extraCa || undefined })).tar,
     dockerfile,
     buildArgs,
     labels,

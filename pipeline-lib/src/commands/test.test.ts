@@ -25,10 +25,10 @@ async function buildImpostor(): Promise<string> {
   await using repo = await GitFixture.create({
     Dockerfile: `FROM ${NODE_IMAGE}\nCMD ["node", "-e", "${server}"]\n`,
   });
-  const context = await packContext({ contextDir: repo.dir, dockerfile: "Dockerfile" });
   const tag = `pipeline-test-impostor:${process.pid}`;
   await new DockerImageBuilder(docker).build({
-    context: context.tar,
+    context: async () =>
+      (await packContext({ contextDir: repo.dir, dockerfile: "Dockerfile" })).tar,
     dockerfile: "Dockerfile",
     buildArgs: {},
     labels: {},

@@ -4,7 +4,11 @@ import { StageError } from "../errors.js";
 import { assertEngineReachable } from "./docker-engine.js";
 
 export interface BuildRequest {
-  context: Readable;
+  /**
+   * Makes the context tar. Called only once the engine answers, so a failure
+   * before the build never leaves a half-read stream behind.
+   */
+  context: () => Promise<Readable>;
   /** The Dockerfile, relative to the context. */
   dockerfile: string;
   buildArgs: Record<string, string>;
@@ -46,14 +50,26 @@ export class DockerImageBuilder implements ImageBuilder {
   async build(request: BuildRequest): Promise<BuiltImage> {
     await assertEngineReachable(this.docker);
     const [first, ...others] = request.tags;
-    const stream = await this.docker.buildImage(request.context, {
-      dockerfile: request.dockerfile,
-      buildargs: request.buildArgs,
-      labels: request.labels,
-      t: first,
-      rm: true,
-      forcerm: true,
-    });
+    const context = await request.context();
+    let contextError: Error | undefined;
+    // A file that vanishes or cannot be read while the context streams.
+    context.on("error", (error: Error) => (contextError ??= error));
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.buildImage(context, {
+        dockerfile: request.dockerfile,
+        buildargs: request.buildArgs,
+        labels: request.labels,
+        t: first,
+        rm: true,
+        forcerm: true,
+      });
+    } catch (error) {
+      context.destroy();
+      throw new StageError(`the Docker Engine refused the build: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
 
     let step = "";
     let imageId: string | undefined;
@@ -86,6 +102,11 @@ export class DockerImageBuilder implements ImageBuilder {
       );
     });
 
+    if (contextError) {
+      throw new StageError(`cannot send the build context: ${contextError.message}`, {
+        cause: contextError,
+      });
+    }
     if (failure !== undefined) {
       const at = step ? ` at ${step.replace(/ : /, " (").replace(/$/, ")")}` : "";
       const output = recent.length ? `\nlast build output:\n  ${recent.join("\n  ")}` : "";
