@@ -16,6 +16,7 @@ dir="$PIPELINE_CACHE/registry"
 pidfile="$dir/registry.pid"
 
 running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+stopped() { ! running; }
 answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") == 401 ]]; }
 
 usage() {
@@ -53,7 +54,13 @@ CONFIG
     usage
     ;;
   down)
-    if running; then kill "$(cat "$pidfile")"; log "stopped"; else log "not running"; fi
+    if running; then
+      kill "$(cat "$pidfile")"
+      wait_for "docker-registry to exit" 15 stopped || die "docker-registry (pid $(cat "$pidfile")) did not stop"
+      log "stopped"
+    else
+      log "not running"
+    fi
     rm -f "$pidfile"
     ;;
   status)
