@@ -7,6 +7,7 @@ import { DockerImageBuilder } from "../image/image-builder.js";
 import { testContext } from "../test-support/command-context.js";
 import { GitFixture } from "../test-support/git-fixture.js";
 import { build, type BuildOptions } from "./build.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const docker = new Docker();
 const options: BuildOptions = { artifact: "build.json", reuse: false, buildArgs: {} };
@@ -117,10 +118,7 @@ describe("pipeline build @slow", function () {
     const repository = uniqueRepository();
     repositories.push(repository);
     const ctx = testContext({ cwd: repo.dir, configText: configFor(repository) });
-    const error = await build(options, ctx).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(build(options, ctx));
     expect(error).to.be.instanceOf(StageError);
     const message = (error as StageError).message;
     expect((error as StageError).exitCode).to.equal(1);
@@ -135,26 +133,22 @@ describe("pipeline build @slow", function () {
       cwd: repo.dir,
       configText: configFor(uniqueRepository(), "docker/Dockerfile"),
     });
-    const error = await build(options, ctx).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(build(options, ctx));
     expect(error).to.be.instanceOf(ConfigError);
-    expect((error as Error).message).to.match(/Dockerfile .*docker\/Dockerfile does not exist/);
+    expect(error.message).to.match(/Dockerfile .*docker\/Dockerfile does not exist/);
   });
 
   it("says how to start the engine when it cannot be reached", async () => {
     await using repo = await GitFixture.create(fixtureFiles);
     const ctx = testContext({ cwd: repo.dir, configText: configFor(uniqueRepository()) });
     const unreachable = new Docker({ socketPath: `${repo.dir}/no-such-docker.sock` });
-    const error = await build(options, ctx, { builder: new DockerImageBuilder(unreachable) }).then(
-      () => undefined,
-      (e: unknown) => e,
+    const error = await rejection(
+      build(options, ctx, { builder: new DockerImageBuilder(unreachable) }),
     );
     expect(error).to.be.instanceOf(StageError);
-    expect((error as Error).message).to.include(
+    expect(error.message).to.include(
       `cannot reach the Docker Engine at ${repo.dir}/no-such-docker.sock`,
     );
-    expect((error as Error).message).to.include("ensure-engine.sh");
+    expect(error.message).to.include("ensure-engine.sh");
   });
 });

@@ -15,16 +15,10 @@ import {
   type StartedRegistryServer,
 } from "../test-support/registry-server.js";
 import { promote, type PromoteOptions } from "./promote.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const GOOD_DIGEST = `sha256:${"0".repeat(64)}`;
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error as Error,
-  );
-}
 
 describe("pipeline promote: usage", () => {
   const bad: [string, Partial<PromoteOptions>, string][] = [

@@ -17,18 +17,12 @@ import {
   type StartedRegistryServer,
 } from "../test-support/registry-server.js";
 import { push } from "./push.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const ACCEPT = [
   "application/vnd.docker.distribution.manifest.v2+json",
   "application/vnd.oci.image.manifest.v1+json",
 ].join(", ");
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error as Error,
-  );
-}
 
 describe("pipeline push @slow", function () {
   this.timeout(180_000);

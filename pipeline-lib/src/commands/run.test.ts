@@ -6,6 +6,7 @@ import { StageError, UsageError } from "../errors.js";
 import type { StageDefinition } from "../stages/stage-definitions.js";
 import { testContext } from "../test-support/command-context.js";
 import { run, type RunOptions } from "./run.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const CONFIG = "app:\n  name: app\nimage:\n  repository: 127.0.0.1:5000/app\n";
 
@@ -46,16 +47,11 @@ describe("pipeline run", () => {
 
   it("stops at the first failing stage, exits 1 and names what did not run", async () => {
     const ctx = testContext({ cwd: dir, configText: CONFIG, env: process.env });
-    const error = await run(options(), ctx, { stages: stages("b") }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(run(options(), ctx, { stages: stages("b") }));
     expect(error).to.be.instanceOf(StageError);
     expect((error as StageError).exitCode).to.equal(1);
-    expect((error as Error).message).to.match(
-      /^stage "Stage b" failed \(exit code 3\) after \d+\.\ds/,
-    );
-    expect((error as Error).message).to.include("not run: Stage c, Stage d");
+    expect(error.message).to.match(/^stage "Stage b" failed \(exit code 3\) after \d+\.\ds/);
+    expect(error.message).to.include("not run: Stage c, Stage d");
     expect(await ran()).to.deep.equal(["a", "b"]);
   });
 
@@ -67,12 +63,9 @@ describe("pipeline run", () => {
 
   it("names the stages there are when --from names none, and runs nothing", async () => {
     const ctx = testContext({ cwd: dir, configText: CONFIG, env: process.env });
-    const error = await run(options({ from: "deploy" }), ctx, { stages: stages() }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(run(options({ from: "deploy" }), ctx, { stages: stages() }));
     expect(error).to.be.instanceOf(UsageError);
-    expect((error as Error).message).to.equal(
+    expect(error.message).to.equal(
       "--from deploy: the dev pipeline has no such stage; its stages are a, b, c, d",
     );
     expect(await ran()).to.deep.equal([]);

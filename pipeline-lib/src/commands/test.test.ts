@@ -10,6 +10,7 @@ import { testContext } from "../test-support/command-context.js";
 import { GitFixture } from "../test-support/git-fixture.js";
 import { build } from "./build.js";
 import { test as runTest } from "./test.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
 const env = {
@@ -77,12 +78,9 @@ describe("pipeline test @slow", function () {
       env,
     });
     const junit = path.join(REPO_ROOT, "reports", `impostor-${process.pid}.xml`);
-    const error = await runTest({ image, artifact: "unused.json", junit }, ctx).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await rejection(runTest({ image, artifact: "unused.json", junit }, ctx));
     expect(error).to.be.instanceOf(StageError);
-    const message = (error as Error).message;
+    const message = error.message;
     expect(message).to.match(/contract checks failed against pipeline-test-impostor/);
     expect(message).to.include("unknown route answered 200");
     const xml = await readFile(junit, "utf8");
@@ -95,15 +93,14 @@ describe("pipeline test @slow", function () {
       configText: await readFile(path.join(REPO_ROOT, "pipeline.config.yaml"), "utf8"),
       env,
     });
-    const error = await runTest(
-      { image: "pipeline-no-such-image:404", artifact: "unused.json", junit: "reports/x.xml" },
-      ctx,
-    ).then(
-      () => undefined,
-      (e: unknown) => e,
+    const error = await rejection(
+      runTest(
+        { image: "pipeline-no-such-image:404", artifact: "unused.json", junit: "reports/x.xml" },
+        ctx,
+      ),
     );
     expect(error).to.be.instanceOf(ConfigError);
-    expect((error as Error).message).to.include(
+    expect(error.message).to.include(
       "image pipeline-no-such-image:404 is not in the Docker Engine",
     );
   });

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
 import { loadConfig, parseConfig } from "./load-config.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const FILE = "/repo/pipeline.config.yaml";
 const minimal = `app:
@@ -109,13 +110,10 @@ describe("loadConfig", () => {
   it("names the file and says what to do when it does not exist", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "config-"));
     try {
-      const error = await loadConfig({ cwd: dir }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+      const error = await rejection(loadConfig({ cwd: dir }));
       expect(error).to.be.instanceOf(ConfigError);
-      expect((error as Error).message).to.include(path.join(dir, "pipeline.config.yaml"));
-      expect((error as Error).message).to.include("--config");
+      expect(error.message).to.include(path.join(dir, "pipeline.config.yaml"));
+      expect(error.message).to.include("--config");
       await writeFile(path.join(dir, "custom.yaml"), minimal);
       const config = await loadConfig({ cwd: dir, file: "custom.yaml" });
       expect(config.root).to.equal(dir);

@@ -6,6 +6,7 @@ import { NoAuthProvider } from "./no-auth-provider.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";
 import { parseChallenge, RegistryV2Client, type Fetch } from "./registry-v2-client.js";
 import { FakeRegistry, sha256 } from "./test-support/fake-registry.js";
+import { rejection } from "../../../test/support/rejection.js";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -30,13 +31,6 @@ function client(fake: FakeRegistry | Fetch, auth = basicAuth(), repository = "12
 
 function manifest(n: number): object {
   return { schemaVersion: 2, config: { digest: `sha256:${String(n).repeat(64).slice(0, 64)}` } };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error as Error,
-  );
 }
 
 describe("RegistryV2Client", () => {

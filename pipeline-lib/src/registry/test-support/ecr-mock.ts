@@ -5,7 +5,6 @@ import {
   type ServiceOutputTypes,
 } from "@aws-sdk/client-ecr";
 import { mockClient, type AwsStub } from "aws-sdk-client-mock";
-import { expect } from "chai";
 import type { EcrTarget } from "../ecr-target.js";
 
 export const ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
@@ -29,12 +28,4 @@ export function useEcrMock(): { readonly stub: EcrMock } {
   afterEach(() => holder.stub.reset());
   after(() => holder.stub.restore());
   return holder;
-}
-
-/** The error a promise rejects with; fails the test when it resolves. */
-export async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error as Error,
-  );
 }
