@@ -12,6 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG_PREFIX=test
 source infra/lib.sh
+# The toolchain runs on Node.js 24 LTS, whatever `node` the caller's shell has.
+source infra/node/ensure-node.sh
+log "node $(node --version); compiling"
+npx tsc -b
 
 bash infra/docker/ensure-engine.sh
 apt_install docker-registry apache2-utils git

@@ -99,7 +99,7 @@ describe("testbed: a Deployment on a real Kubernetes @slow", function () {
           namespace,
           labelSelector: "kubernetes.io/service-name=hello",
         });
-        return slices.items.some((s) => s.endpoints.some((e) => e.conditions?.ready));
+        return slices.items.some((s) => (s.endpoints ?? []).some((e) => e.conditions?.ready));
       });
     }
   });
