@@ -2,7 +2,7 @@ import Docker from "dockerode";
 import path from "node:path";
 import { GenericContainer, Network, Wait, type StartedTestContainer } from "testcontainers";
 import { readArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
-import { runContractChecks, type CheckResult } from "../contract/contract-checks.js";
+import { loadContract, runContractChecks, type CheckResult } from "../contract/contract-checks.js";
 import { writeJunitReport } from "../contract/junit-report.js";
 import { ConfigError, StageError } from "../errors.js";
 import { assertEngineReachable } from "../image/docker-engine.js";
@@ -22,13 +22,13 @@ export interface TestResult {
   junitFile: string;
 }
 
-const REDIS_ALIAS = "redis";
 const APP_LOG_LINES = 30;
 
 /**
- * Runs the HTTP contract against that exact image: Testcontainers starts a real
- * Redis and the image on one network, and the checks talk to the app through
- * its port published on 127.0.0.1.
+ * Runs the app's HTTP contract against that exact image: Testcontainers starts
+ * the sidecars the config names (a real Redis for the visit counter) and the
+ * image on one network, and the checks talk to the app through its port
+ * published on 127.0.0.1.
  */
 export async function test(
   options: TestOptions,
@@ -52,6 +52,7 @@ export async function test(
     return result;
   }
   const image = options.image ?? imageOf(artifact!);
+  const checks = await loadContract(config.app.contractPath);
   const junitFile = path.resolve(ctx.cwd, options.junit);
 
   await assertEngineReachable(docker);
@@ -67,35 +68,50 @@ export async function test(
     );
   }
 
-  const { redisImage, appPort, env, startupTimeoutSeconds } = config.test;
+  const { sidecars, env, startupTimeoutSeconds } = config.test;
+  const { port: appPort, health } = config.app;
   const started: { stop(): Promise<unknown> }[] = [];
   try {
-    reporter.progress("creating a network for the app and Redis");
+    reporter.progress("creating a network for the app and its sidecars");
     const network = await new Network().start();
     started.push(network);
 
-    reporter.progress(`starting Redis (${redisImage})`);
-    const redis = await new GenericContainer(redisImage)
-      .withNetwork(network)
-      .withNetworkAliases(REDIS_ALIAS)
-      .withExposedPorts(6379)
-      .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/))
-      .withStartupTimeout(startupTimeoutSeconds * 1000)
-      .start();
-    started.push(redis);
+    for (const sidecar of sidecars) {
+      reporter.progress(
+        `starting sidecar ${sidecar.name} (${sidecar.image}); waiting for ` +
+          (sidecar.waitForLog ? `the log line /${sidecar.waitForLog}/` : `port ${sidecar.port}`),
+      );
+      try {
+        const container = await new GenericContainer(sidecar.image)
+          .withNetwork(network)
+          .withNetworkAliases(sidecar.name)
+          .withEnvironment(sidecar.env)
+          .withExposedPorts(sidecar.port)
+          .withWaitStrategy(
+            sidecar.waitForLog
+              ? Wait.forLogMessage(new RegExp(sidecar.waitForLog))
+              : Wait.forListeningPorts(),
+          )
+          .withStartupTimeout(startupTimeoutSeconds * 1000)
+          .start();
+        started.push(container);
+      } catch (error) {
+        throw new StageError(
+          `sidecar ${sidecar.name} (${sidecar.image}) did not start within ${startupTimeoutSeconds}s: ` +
+            (error as Error).message,
+          { cause: error },
+        );
+      }
+    }
 
-    reporter.progress(`starting ${image}; waiting for GET /readyz to answer 200`);
+    reporter.progress(`starting ${image}; waiting for GET ${health.readiness} to answer 200`);
     let app: StartedTestContainer;
     try {
       app = await new GenericContainer(image)
         .withNetwork(network)
-        .withEnvironment({
-          ...env,
-          PORT: String(appPort),
-          REDIS_URL: `redis://${REDIS_ALIAS}:6379`,
-        })
+        .withEnvironment({ ...env, PORT: String(appPort) })
         .withExposedPorts(appPort)
-        .withWaitStrategy(Wait.forHttp("/readyz", appPort).forStatusCode(200))
+        .withWaitStrategy(Wait.forHttp(health.readiness, appPort).forStatusCode(200))
         .withStartupTimeout(startupTimeoutSeconds * 1000)
         .start();
     } catch (error) {
@@ -109,7 +125,7 @@ export async function test(
 
     const baseUrl = `http://${app.getHost()}:${app.getMappedPort(appPort)}`;
     reporter.progress(`running the contract checks against ${baseUrl}`);
-    const results = await runContractChecks({ baseUrl, expectedCommit });
+    const results = await runContractChecks(checks, { baseUrl, expectedCommit });
     for (const result of results) {
       reporter.progress(
         `${result.passed ? "ok  " : "FAIL"} ${result.name}${result.failure ? `: ${result.failure}` : ""}`,

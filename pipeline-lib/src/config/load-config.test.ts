@@ -34,7 +34,11 @@ describe("loadConfig", () => {
     expect(config.image.contextDir).to.equal("/repo");
     expect(config.image.dockerfilePath).to.equal("/repo/Dockerfile");
     expect(config.registry.auth.provider).to.equal("none");
-    expect(config.test.redisImage).to.equal("redis:7-bookworm");
+    expect(config.test.sidecars).to.deep.equal([]);
+    expect(config.app.port).to.equal(3000);
+    expect(config.app.contractPath).to.equal(undefined);
+    expect(config.deploy.manifestsDir).to.equal("/repo/k8s");
+    expect(config.deploy.deploymentName).to.equal(config.app.name);
     expect(config.environments).to.deep.equal({});
   });
 

@@ -54,15 +54,26 @@ export function parseConfig(
     throw new ConfigError(formatIssues(result.error.issues, where));
   }
   const root = path.dirname(file);
-  const contextDir = path.resolve(root, result.data.image.context);
+  const data = result.data;
+  const contextDir = path.resolve(root, data.image.context);
   return {
-    ...result.data,
+    ...data,
     file,
     root,
+    app: {
+      ...data.app,
+      contractPath: data.app.contract ? path.resolve(root, data.app.contract) : undefined,
+    },
     image: {
-      ...result.data.image,
+      ...data.image,
       contextDir,
-      dockerfilePath: path.resolve(contextDir, result.data.image.dockerfile),
+      dockerfilePath: path.resolve(contextDir, data.image.dockerfile),
+    },
+    deploy: {
+      ...data.deploy,
+      manifestsDir: path.resolve(root, data.deploy.manifests),
+      deploymentName: data.deploy.deployment ?? data.app.name,
+      containerName: data.deploy.container ?? data.app.name,
     },
   };
 }

@@ -43,6 +43,15 @@ export const registryAuthSchema = z
   })
   .strict();
 
+const quantity = z
+  .string()
+  .regex(
+    /^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/,
+    "must be a Kubernetes quantity such as 100m, 0.5, 128Mi or 1Gi",
+  );
+const resourceList = z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict();
+
+/** Where one environment lives and how big it is; everything else is in the manifests. */
 const environment = z
   .object({
     namespace: z
@@ -55,10 +64,62 @@ const environment = z
     /** The kubeconfig context; the current context when absent. */
     kubeContext: z.string().min(1).optional(),
     replicas: z.number().int().min(1).max(100).default(2),
-    /** Where visitors reach the app, for verification after a deploy. */
+    /** The app container's resources; the manifests' values when absent. */
+    resources: z
+      .object({ requests: resourceList.optional(), limits: resourceList.optional() })
+      .strict()
+      .optional(),
+    /** The Ingress host; an Ingress without a host rule answers any host. */
+    host: z
+      .string()
+      .regex(
+        /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+        "must be a DNS host name such as counter.example.com",
+      )
+      .optional(),
+    /** storageClassName for every PersistentVolumeClaim template. */
+    storageClass: z.string().min(1).optional(),
+    /** How the app's Service is exposed; NodePort lets a developer reach it on 127.0.0.1. */
+    service: z
+      .object({
+        type: z.enum(["ClusterIP", "NodePort", "LoadBalancer"]).default("ClusterIP"),
+        nodePort: z.number().int().min(30000).max(32767).optional(),
+      })
+      .strict()
+      .optional(),
+    /** A HorizontalPodAutoscaler for the app; without it the manifests' HPA is left out. */
+    autoscaling: z
+      .object({
+        minReplicas: z.number().int().min(1).max(100),
+        maxReplicas: z.number().int().min(1).max(1000),
+        targetCPUUtilizationPercentage: z.number().int().min(1).max(100).default(70),
+      })
+      .strict()
+      .refine((a) => a.maxReplicas >= a.minReplicas, "maxReplicas must be at least minReplicas")
+      .optional(),
+    /** Where visitors reach the app (the Ingress URL), for `verify --url`. */
     url: z.url().optional(),
+    /** Extra environment variables for the app container. */
+    env: z.record(z.string(), z.string()).default({}),
   })
   .strict();
+
+const sidecar = z
+  .object({
+    /** The network alias the app reaches it by, such as `redis` in redis://redis:6379. */
+    name: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label such as redis"),
+    image: z.string().min(1),
+    /** The port it serves; Testcontainers waits for it unless waitForLog says otherwise. */
+    port: z.number().int().min(1).max(65535),
+    /** A log line (regular expression) that means it is ready. */
+    waitForLog: z.string().min(1).optional(),
+    env: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+const httpPath = z.string().regex(/^\/[^\s]*$/, "must be an absolute URL path such as /readyz");
 
 export const configSchema = z
   .object({
@@ -73,6 +134,18 @@ export const configSchema = z
           .max(53),
         /** The OCI `org.opencontainers.image.source` label. */
         sourceUrl: z.url().optional(),
+        /** The port the app listens on inside its container. */
+        port: z.number().int().min(1).max(65535).default(3000),
+        health: z
+          .object({ readiness: httpPath.default("/readyz"), liveness: httpPath.default("/healthz") })
+          .strict()
+          .default({ readiness: "/readyz", liveness: "/healthz" }),
+        /**
+         * The app's own contract checks: a JavaScript module, relative to the
+         * config file, exporting `checks`. `pipeline test` runs them against the
+         * container and `pipeline verify` against the deployed release.
+         */
+        contract: z.string().min(1).optional(),
       })
       .strict(),
     image: z
@@ -84,23 +157,17 @@ export const configSchema = z
         buildArgs: z.record(z.string(), z.string()).default({}),
       })
       .strict(),
-    /** How `pipeline test` runs the image: beside a real Redis, on one network. */
+    /** How `pipeline test` runs the image: beside its sidecars, on one network. */
     test: z
       .object({
-        redisImage: z.string().min(1).default("redis:7-bookworm"),
-        /** The port the app listens on inside its container. */
-        appPort: z.number().int().min(1).max(65535).default(3000),
-        /** Environment for the app container; REDIS_URL and PORT are set for you. */
+        /** Containers the app needs, started first on the same network. */
+        sidecars: z.array(sidecar).default([]),
+        /** Environment for the app container; PORT is set for you. */
         env: z.record(z.string(), z.string()).default({}),
         startupTimeoutSeconds: z.number().int().min(1).default(60),
       })
       .strict()
-      .default({
-        redisImage: "redis:7-bookworm",
-        appPort: 3000,
-        env: {},
-        startupTimeoutSeconds: 60,
-      }),
+      .default({ sidecars: [], env: {}, startupTimeoutSeconds: 60 }),
     registry: z
       .object({ auth: registryAuthSchema })
       .strict()
@@ -111,6 +178,23 @@ export const configSchema = z
           passwordEnv: "REGISTRY_PASSWORD",
         },
       }),
+    /** How `pipeline deploy` renders and rolls out the manifests. */
+    deploy: z
+      .object({
+        /** The folder of plain Kubernetes YAML, relative to the config file. */
+        manifests: z.string().min(1).default("k8s"),
+        /** The app's Deployment in the manifests, and its container; default app.name. */
+        deployment: z.string().min(1).optional(),
+        container: z.string().min(1).optional(),
+        /** Longest wait for a rollout (and for a rollback) before it counts as failed. */
+        rolloutTimeoutSeconds: z.number().int().min(10).max(3600).default(180),
+        /** Longest wait for another pipeline's deploy lock on the same namespace. */
+        lockTimeoutSeconds: z.number().int().min(0).max(3600).default(600),
+        /** Other images in the manifests, replaced by name: `redis:7-bookworm: my.registry/redis@sha256:…`. */
+        images: z.record(z.string(), z.string().min(1)).default({}),
+      })
+      .strict()
+      .default({ manifests: "k8s", rolloutTimeoutSeconds: 180, lockTimeoutSeconds: 600, images: {} }),
     environments: z
       .object({ test: environment.optional(), production: environment.optional() })
       .strict()
@@ -121,7 +205,9 @@ export const configSchema = z
 export type RawPipelineConfig = z.infer<typeof configSchema>;
 export type RegistryAuthConfig = z.infer<typeof registryAuthSchema>;
 export type EnvironmentConfig = z.infer<typeof environment>;
-export type EnvironmentName = "test" | "production";
+export type SidecarConfig = z.infer<typeof sidecar>;
+export const ENVIRONMENT_NAMES = ["test", "production"] as const;
+export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
 
 /** The validated configuration, with paths resolved against the config file's folder. */
 export interface PipelineConfig extends RawPipelineConfig {
@@ -134,5 +220,16 @@ export interface PipelineConfig extends RawPipelineConfig {
     readonly contextDir: string;
     /** Absolute Dockerfile path. */
     readonly dockerfilePath: string;
+  };
+  readonly app: RawPipelineConfig["app"] & {
+    /** Absolute path of the contract module, when the config names one. */
+    readonly contractPath: string | undefined;
+  };
+  readonly deploy: RawPipelineConfig["deploy"] & {
+    /** Absolute manifests folder. */
+    readonly manifestsDir: string;
+    /** The app's Deployment and container names (app.name unless set). */
+    readonly deploymentName: string;
+    readonly containerName: string;
   };
 }

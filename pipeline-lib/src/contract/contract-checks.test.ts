@@ -1,90 +1,69 @@
 import { expect } from "chai";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { runContractChecks } from "./contract-checks.js";
-
-/**
- * A small real HTTP server that keeps the contract, with one way to break it:
- * the checks must pass against it, and catch exactly the broken promise.
- */
-function contractServer(options: { countOnGet?: boolean; commit?: string } = {}): Server {
-  let visits = 0;
-  return createServer((req, res) => {
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
-      res.end(JSON.stringify(body));
-    };
-    switch (`${req.method} ${req.url}`) {
-      case "GET /healthz":
-      case "GET /readyz":
-        return json(200, { status: "ok" });
-      case "GET /version":
-        return json(200, { version: "1.0.0", commit: options.commit ?? "abc" });
-      case "GET /api/visits":
-        if (options.countOnGet) visits++;
-        return json(200, { visits, uniqueVisitors: Math.min(visits, 1) });
-      case "POST /api/visits":
-        visits++;
-        return json(200, { visits, uniqueVisitors: 1 });
-      case "GET /":
-        visits++;
-        res.writeHead(200, { "content-type": "text/html", "x-content-type-options": "nosniff" });
-        return res.end(`<html><body>${visits}</body></html>`);
-      case "GET /metrics":
-        res.writeHead(200, { "content-type": "text/plain" });
-        return res.end("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1\n");
-      default:
-        return json(404, { error: "not found" });
-    }
-  });
-}
-
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { ConfigError } from "../errors.js";
+import { loadContract, runContractChecks, type ContractCheck } from "./contract-checks.js";
 
 describe("contract checks", () => {
-  const servers: Server[] = [];
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "contract-"));
   });
-  const start = async (options?: Parameters<typeof contractServer>[0]) => {
-    const server = contractServer(options);
-    servers.push(server);
-    return listen(server);
-  };
-
-  it("pass against a server that keeps the contract", async () => {
-    const results = await runContractChecks({ baseUrl: await start(), expectedCommit: "abc" });
-    expect(results.filter((r) => !r.passed)).to.deep.equal([]);
-    expect(results).to.have.length.greaterThanOrEqual(8);
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
   });
 
-  it("catch a GET that counts, and only that", async () => {
-    const results = await runContractChecks({ baseUrl: await start({ countOnGet: true }) });
-    const failed = results.filter((r) => !r.passed);
-    expect(failed.map((r) => r.name)).to.deep.equal(["GET /api/visits does not count"]);
-    expect(failed[0]!.failure).to.match(
-      /visits rose between two GETs in each of 3 tries .*GET must not count/,
-    );
-  });
-
-  it("catch an image built from another commit", async () => {
-    const results = await runContractChecks({
-      baseUrl: await start({ commit: "0ld" }),
+  it("run every check, never stopping at the first failure, and say why each failed", async () => {
+    const seen: string[] = [];
+    const checks: ContractCheck[] = [
+      { name: "fails", run: () => Promise.reject(new Error("saw 500")) },
+      {
+        name: "passes and sees the target",
+        run: (t) => {
+          seen.push(`${t.baseUrl} ${t.expectedCommit} ${t.timeoutMs}`);
+          return Promise.resolve();
+        },
+      },
+      { name: "breaks", run: () => Promise.reject(new TypeError("fetch failed")) },
+    ];
+    const results = await runContractChecks(checks, {
+      baseUrl: "http://127.0.0.1:1",
       expectedCommit: "abc",
     });
-    const failed = results.filter((r) => !r.passed);
-    expect(failed.map((r) => r.failure)).to.deep.equal([
-      "/version reports commit 0ld, expected abc",
+    expect(results.map((r) => [r.name, r.passed, r.failure])).to.deep.equal([
+      ["fails", false, "saw 500"],
+      ["passes and sees the target", true, undefined],
+      ["breaks", false, "TypeError: fetch failed"],
     ]);
+    expect(seen).to.deep.equal(["http://127.0.0.1:1 abc 5000"]);
   });
 
-  it("report an unreachable app on every check instead of stopping at the first", async () => {
-    const results = await runContractChecks({ baseUrl: "http://127.0.0.1:9", timeoutMs: 1_000 });
-    expect(
-      results.every((r) => !r.passed && /fetch failed|ECONNREFUSED/.test(r.failure ?? "")),
-    ).to.equal(true);
+  it("load the app's module, and name the file and the fix when it is wrong", async () => {
+    const good = path.join(dir, "good.js");
+    await writeFile(good, `export const checks = [{ name: "x", run: async () => {} }];\n`);
+    expect((await loadContract(good)).map((c) => c.name)).to.deep.equal(["x"]);
+
+    const cases: [string | undefined, RegExp][] = [
+      [undefined, /set app\.contract/],
+      [path.join(dir, "missing.js"), /missing\.js \(app\.contract\) does not exist; build it/],
+    ];
+    const empty = path.join(dir, "empty.js");
+    await writeFile(empty, "export const checks = [];\n");
+    cases.push([empty, /must export `checks`/]);
+    const broken = path.join(dir, "broken.js");
+    await writeFile(broken, "export const checks = [{ name: 1 }];\n");
+    cases.push([broken, /checks\[0\] is not a/]);
+    const syntax = path.join(dir, "syntax.js");
+    await writeFile(syntax, "export const = ;\n");
+    cases.push([syntax, /failed to load/]);
+    for (const [file, message] of cases) {
+      const error = await loadContract(file).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, String(file)).to.be.instanceOf(ConfigError);
+      expect((error as Error).message).to.match(message);
+    }
   });
 });
