@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { acquireCluster, type Cluster } from "./cluster.js";
-import { forwardPort } from "./port-forward.js";
+import { forwardPort } from "../../pipeline-lib/src/kube/port-forward.js";
 import { NODE_IMAGE } from "../../test/support/base-images.js";
 
 const exec = promisify(execFile);
