@@ -35,7 +35,7 @@ async function loadManifests(): Promise<KubernetesObject[]> {
 
 const podLabels = (w: Workload) => w.spec?.template.metadata?.labels ?? {};
 
-/** The conventions of ../shared/DESIGN.md, held against the manifests in k8s/. */
+/** The conventions of docs/ARCHITECTURE.md, held against the manifests in k8s/. */
 describe("k8s manifests", () => {
   let manifests: KubernetesObject[];
   before(async () => {
@@ -87,6 +87,11 @@ describe("k8s manifests", () => {
     const container = pod?.containers[0];
     expect(container?.readinessProbe?.httpGet?.path).to.equal("/readyz");
     expect(container?.livenessProbe?.httpGet?.path).to.equal("/healthz");
+    expect(container?.startupProbe?.httpGet?.path, "a startup probe guards liveness").to.be.a(
+      "string",
+    );
+    expect(app.spec?.strategy?.rollingUpdate?.maxSurge).to.equal(1);
+    expect(pod?.securityContext?.seccompProfile?.type).to.equal("RuntimeDefault");
     const preStop = container?.lifecycle?.preStop?.sleep?.seconds ?? 0;
     expect(preStop).to.be.greaterThan(0);
     const shutdownMs = Number(container?.env?.find((e) => e.name === "SHUTDOWN_TIMEOUT_MS")?.value);
@@ -117,6 +122,29 @@ describe("k8s manifests", () => {
       );
       expect(matches, what).to.have.length(1);
     }
+  });
+
+  it("expose the app through an Ingress for the AWS Load Balancer Controller, and autoscale it", () => {
+    const ingress = named<KubernetesObject & { spec: { ingressClassName?: string } }>(
+      "Ingress",
+      "visit-counter",
+    );
+    expect(ingress.spec.ingressClassName).to.equal("alb");
+    expect(ingress.metadata?.annotations).to.include({
+      "alb.ingress.kubernetes.io/target-type": "ip",
+      "alb.ingress.kubernetes.io/healthcheck-path": "/readyz",
+    });
+    const hpa = named<KubernetesObject & { spec: { scaleTargetRef: { name: string } } }>(
+      "HorizontalPodAutoscaler",
+      "visit-counter",
+    );
+    expect(hpa.spec.scaleTargetRef.name).to.equal("visit-counter");
+    const redis = named<V1StatefulSet>("StatefulSet", "redis");
+    expect(redis.spec?.template.spec?.containers[0]?.args).to.include.members([
+      "--appendonly",
+      "yes",
+    ]);
+    expect(redis.spec?.volumeClaimTemplates).to.have.length(1);
   });
 
   it("let only the app reach Redis", () => {

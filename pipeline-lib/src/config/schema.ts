@@ -107,9 +107,7 @@ const environment = z
 const sidecar = z
   .object({
     /** The network alias the app reaches it by, such as `redis` in redis://redis:6379. */
-    name: z
-      .string()
-      .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label such as redis"),
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label such as redis"),
     image: z.string().min(1),
     /** The port it serves; Testcontainers waits for it unless waitForLog says otherwise. */
     port: z.number().int().min(1).max(65535),
@@ -137,7 +135,10 @@ export const configSchema = z
         /** The port the app listens on inside its container. */
         port: z.number().int().min(1).max(65535).default(3000),
         health: z
-          .object({ readiness: httpPath.default("/readyz"), liveness: httpPath.default("/healthz") })
+          .object({
+            readiness: httpPath.default("/readyz"),
+            liveness: httpPath.default("/healthz"),
+          })
           .strict()
           .default({ readiness: "/readyz", liveness: "/healthz" }),
         /**
@@ -194,7 +195,12 @@ export const configSchema = z
         images: z.record(z.string(), z.string().min(1)).default({}),
       })
       .strict()
-      .default({ manifests: "k8s", rolloutTimeoutSeconds: 180, lockTimeoutSeconds: 600, images: {} }),
+      .default({
+        manifests: "k8s",
+        rolloutTimeoutSeconds: 180,
+        lockTimeoutSeconds: 600,
+        images: {},
+      }),
     environments: z
       .object({ test: environment.optional(), production: environment.optional() })
       .strict()

@@ -58,9 +58,12 @@ export async function loadContract(modulePath: string | undefined): Promise<Cont
   try {
     loaded = (await import(pathToFileURL(modulePath).href)) as { checks?: unknown };
   } catch (error) {
-    throw new ConfigError(`contract module ${modulePath} failed to load: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new ConfigError(
+      `contract module ${modulePath} failed to load: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   const { checks } = loaded;
   if (!Array.isArray(checks) || checks.length === 0) {
@@ -93,7 +96,8 @@ export async function runContractChecks(
       results.push({ name: check.name, passed: true, durationMs: performance.now() - started });
     } catch (error) {
       const { name, message } = error instanceof Error ? error : new Error(String(error));
-      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+      const cause =
+        error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
       const failure =
         (ASSERTION_NAMES.has(name) ? message : `${name}: ${message}`) +
         (cause ? ` (${cause.message})` : "");

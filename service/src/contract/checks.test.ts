@@ -7,7 +7,9 @@ import { testApp } from "../test-support/test-app.js";
 import { checks, type ContractTarget } from "./checks.js";
 
 /** Runs every check the way pipeline-lib does: all of them, failures as messages. */
-async function failures(target: Omit<ContractTarget, "fetch" | "timeoutMs"> & Partial<ContractTarget>) {
+async function failures(
+  target: Omit<ContractTarget, "fetch" | "timeoutMs"> & Partial<ContractTarget>,
+) {
   const failed: { name: string; message: string }[] = [];
   for (const check of checks) {
     try {
@@ -100,8 +102,13 @@ describe("the visit counter's contract checks", () => {
   });
 
   it("catch an image built from another commit", async () => {
-    const failed = await failures({ baseUrl: await start({ commit: "0ld" }), expectedCommit: "abc" });
-    expect(failed.map((f) => f.message)).to.deep.equal(["/version reports commit 0ld, expected abc"]);
+    const failed = await failures({
+      baseUrl: await start({ commit: "0ld" }),
+      expectedCommit: "abc",
+    });
+    expect(failed.map((f) => f.message)).to.deep.equal([
+      "/version reports commit 0ld, expected abc",
+    ]);
   });
 
   it("fail every check against an unreachable app", async () => {

@@ -42,7 +42,6 @@ async function get(
   });
 }
 
-
 async function readVisits(response: Response, what: string): Promise<VisitCounts> {
   expectThat(response.status === 200, `${what} answered ${response.status}, expected 200`);
   const type = response.headers.get("content-type") ?? "";
@@ -178,4 +177,3 @@ export const checks: readonly ContractCheck[] = [
     },
   },
 ];
-
