@@ -1,6 +1,26 @@
 #!/usr/bin/env node
 // The only place that calls process.exit: Docker and Kubernetes clients may keep
-// sockets open, and the exit code must not wait for them. Build first (`npm run build`).
-import { main } from "../dist/main.js";
+// sockets open, and the exit code must not wait for them. Written so that any
+// Node.js since 16 runs it far enough to say what is wrong in one line.
+import { existsSync } from "node:fs";
 
+const MIN_NODE_MAJOR = 22;
+const major = Number(process.versions.node.split(".")[0]);
+if (major < MIN_NODE_MAJOR) {
+  process.stderr.write(
+    `pipeline: Node.js ${process.versions.node} is too old; it needs Node.js ${MIN_NODE_MAJOR} or later: ` +
+      "run `source infra/node/ensure-node.sh` in this repository, or install Node.js 24\n",
+  );
+  process.exit(2);
+}
+
+const entry = new URL("../dist/main.js", import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write(
+    "pipeline: pipeline-lib is not built (no dist/main.js): run `npm run build`\n",
+  );
+  process.exit(2);
+}
+
+const { main } = await import(entry.href);
 process.exit(await main(process.argv.slice(2)));
