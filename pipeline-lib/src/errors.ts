@@ -8,6 +8,11 @@ export const ExitCode = {
   StageFailed: 1,
   /** The command line or the configuration is wrong; nothing was changed. */
   Usage: 2,
+  /**
+   * SIGINT or SIGTERM stopped the command (128 + SIGINT, as shells report it).
+   * A deploy that is stopped rolls back and releases its lock first.
+   */
+  Interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -50,6 +55,13 @@ export class ConfigError extends PipelineError {
 export class StageError extends PipelineError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, ExitCode.StageFailed, options);
+  }
+}
+
+/** A signal stopped the command after it cleaned up. Exit code 130. */
+export class InterruptedError extends PipelineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.Interrupted, options);
   }
 }
 

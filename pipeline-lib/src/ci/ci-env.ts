@@ -1,3 +1,5 @@
+import { hostname, userInfo } from "node:os";
+
 /** What Jenkins (or a person) tells us about the build through the environment. */
 export interface CiEnv {
   /** BUILD_NUMBER */
@@ -22,4 +24,36 @@ export function readCiEnv(env: NodeJS.ProcessEnv = process.env): CiEnv {
     gitCommit: pick("GIT_COMMIT"),
     branch: pick("BRANCH_NAME") ?? gitBranch,
   };
+}
+
+/**
+ * Who started this run, for the release record: PIPELINE_TRIGGERED_BY when
+ * set; in Jenkins the user who started the build (BUILD_USER_ID, from the
+ * build-user-vars plugin) or the pull request's author, with the job and
+ * build number; else the local user and host.
+ */
+export function triggeredBy(
+  env: NodeJS.ProcessEnv = process.env,
+  host: { user: string; hostname: string } = localIdentity(),
+): string {
+  const pick = (name: string) => env[name]?.trim() || undefined;
+  const explicit = pick("PIPELINE_TRIGGERED_BY");
+  if (explicit) return explicit;
+  const job = pick("JOB_NAME");
+  if (job || pick("BUILD_URL")) {
+    const who = pick("BUILD_USER_ID") ?? pick("CHANGE_AUTHOR") ?? "jenkins";
+    const number = pick("BUILD_NUMBER");
+    return `${who} (${job ?? "jenkins"}${number ? ` #${number}` : ""})`;
+  }
+  return `${host.user}@${host.hostname}`;
+}
+
+function localIdentity(): { user: string; hostname: string } {
+  let user = process.env.USER ?? "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container running as a bare uid): keep $USER.
+  }
+  return { user, hostname: hostname() };
 }

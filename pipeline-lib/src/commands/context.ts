@@ -1,5 +1,6 @@
 import { loadConfig } from "../config/load-config.js";
 import type { PipelineConfig } from "../config/schema.js";
+import { interruptSignal } from "../lifecycle/interrupts.js";
 import { ConsoleReporter, type Reporter } from "../output/reporter.js";
 
 /** Options every command accepts (declared once on the program in cli.ts). */
@@ -17,6 +18,8 @@ export interface CommandContext {
   readonly cwd: string;
   /** Loads and validates the config once, on first use. */
   config(): Promise<PipelineConfig>;
+  /** Aborted by SIGINT or SIGTERM: long commands clean up and stop. */
+  readonly signal: AbortSignal;
 }
 
 export function createCommandContext(
@@ -30,5 +33,8 @@ export function createCommandContext(
     env,
     cwd,
     config: () => (config ??= loadConfig({ file: globals.config, cwd, env })),
+    get signal() {
+      return interruptSignal();
+    },
   };
 }

@@ -8,6 +8,7 @@ export function testContext(options: {
   cwd: string;
   configText: string;
   env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
 }): CommandContext & { reporter: MemoryReporter } {
   const env = options.env ?? {};
   const config: PipelineConfig = parseConfig(options.configText, {
@@ -19,5 +20,6 @@ export function testContext(options: {
     env,
     cwd: options.cwd,
     config: () => Promise.resolve(config),
+    signal: options.signal ?? new AbortController().signal,
   };
 }
