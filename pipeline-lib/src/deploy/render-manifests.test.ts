@@ -127,13 +127,24 @@ describe("renderManifests", () => {
   it("adds the registry pull secret and refers to it from the pods", () => {
     const { objects } = renderManifests(
       manifests,
-      input(testEnv, { pullSecret: { name: "visit-counter-registry", dockerConfigJson: "{}" } }),
+      input(testEnv, {
+        pullSecret: {
+          name: "visit-counter-registry",
+          registry: "127.0.0.1:5000",
+          dockerConfigJson: "{}",
+        },
+      }),
     );
     const secret = find(objects as Obj[], "Secret", "visit-counter-registry")!;
     expect(secret.type).to.equal("kubernetes.io/dockerconfigjson");
     expect(secret.data[".dockerconfigjson"]).to.equal(Buffer.from("{}").toString("base64"));
     const app = find(objects as Obj[], "Deployment", "visit-counter")!;
     expect(app.spec.template.spec.imagePullSecrets).to.deep.equal([
+      { name: "visit-counter-registry" },
+    ]);
+    // Redis comes from the same registry here (deploy.images), so it pulls with it too.
+    const redis = find(objects as Obj[], "StatefulSet", "redis")!;
+    expect(redis.spec.template.spec.imagePullSecrets).to.deep.equal([
       { name: "visit-counter-registry" },
     ]);
   });

@@ -30,8 +30,18 @@ export interface RenderInput {
   environmentName: string;
   environment: EnvironmentConfig;
   release: ReleaseInfo;
-  /** A kubernetes.io/dockerconfigjson Secret the pods pull with, when the registry needs one. */
-  pullSecret?: { name: string; dockerConfigJson: string };
+  /**
+   * A kubernetes.io/dockerconfigjson Secret for `registry`: every workload with
+   * an image from that registry pulls with it.
+   */
+  pullSecret?: PullSecret;
+}
+
+export interface PullSecret {
+  name: string;
+  /** The registry host it holds credentials for: `127.0.0.1:5000`. */
+  registry: string;
+  dockerConfigJson: string;
 }
 
 export interface RenderedRelease {
@@ -135,6 +145,13 @@ export function renderManifests(
       setAutoscaling(copy, environment.autoscaling);
     }
     if (WORKLOADS.has(String(copy.kind))) replaceImages(copy, config.deploy.images);
+    if (input.pullSecret && WORKLOADS.has(String(copy.kind))) {
+      addPullSecret(
+        copy,
+        input.pullSecret,
+        copy.metadata.name === deploymentName ? release.image : undefined,
+      );
+    }
     if (copy.kind === "StatefulSet" && environment.storageClass) {
       for (const claim of (spec(copy).volumeClaimTemplates as Json[] | undefined) ?? []) {
         ((claim.spec ??= {}) as Json).storageClassName = environment.storageClass;
@@ -221,19 +238,22 @@ function renderAppDeployment(deployment: Json, input: RenderInput): void {
     ...(release.commit ? { [ANNOTATIONS.commit]: release.commit } : {}),
     ...(release.buildUrl ? { [ANNOTATIONS.buildUrl]: release.buildUrl } : {}),
   });
-  if (input.pullSecret) {
-    const secrets = ((podSpec.imagePullSecrets as { name: string }[] | undefined) ??= []);
-    if (!secrets.some((s) => s.name === input.pullSecret!.name)) {
-      secrets.push({ name: input.pullSecret.name });
-    }
-  }
 }
 
-function pullSecretObject(
-  secret: { name: string; dockerConfigJson: string },
-  namespace: string,
-  deployment: Json,
-): Json {
+/** Refers the workload's pods to the pull secret when one of their images comes from its registry. */
+function addPullSecret(workload: Json, secret: PullSecret, appImage: string | undefined): void {
+  const podSpec = ((spec(workload).template ??= {}) as Json).spec as Json | undefined;
+  if (!podSpec) return;
+  const images = ["initContainers", "containers"].flatMap((list) =>
+    ((podSpec[list] as Container[] | undefined) ?? []).map((c) => c.image ?? ""),
+  );
+  if (appImage) images.push(appImage);
+  if (!images.some((image) => image.startsWith(`${secret.registry}/`))) return;
+  const secrets = ((podSpec.imagePullSecrets as { name: string }[] | undefined) ??= []);
+  if (!secrets.some((s) => s.name === secret.name)) secrets.push({ name: secret.name });
+}
+
+function pullSecretObject(secret: PullSecret, namespace: string, deployment: Json): Json {
   const appLabels = labels(deployment);
   return {
     apiVersion: "v1",
