@@ -19,6 +19,10 @@ function recordingHandlers(calls: Call[]): Handlers {
     push: record("push"),
     promote: record("promote"),
     run: record("run"),
+    deploy: record("deploy"),
+    verify: record("verify"),
+    rollback: record("rollback"),
+    history: record("history"),
   };
 }
 
@@ -105,6 +109,73 @@ describe("pipeline CLI", () => {
       command: "run",
       options: { pipeline: "prod", from: "resolve", to: "push", dryRun: true },
     },
+    {
+      argv: ["deploy", "--env", "test"],
+      command: "deploy",
+      options: {
+        env: "test",
+        kubeconfig: undefined,
+        context: undefined,
+        image: undefined,
+        artifact: "build.json",
+        dryRun: false,
+      },
+    },
+    {
+      argv: [
+        "deploy",
+        "-e",
+        "production",
+        "-i",
+        `r.example.com/app@${DIGEST}`,
+        "--context",
+        "eks",
+        "-n",
+      ],
+      command: "deploy",
+      options: {
+        env: "production",
+        kubeconfig: undefined,
+        context: "eks",
+        image: `r.example.com/app@${DIGEST}`,
+        artifact: "build.json",
+        dryRun: true,
+      },
+    },
+    {
+      argv: ["verify", "--env", "test", "--no-rollback", "--kubeconfig", "/k"],
+      command: "verify",
+      options: {
+        env: "test",
+        kubeconfig: "/k",
+        context: undefined,
+        url: undefined,
+        rollback: false,
+        junit: "reports/verify.xml",
+      },
+    },
+    {
+      argv: ["verify", "--env", "production", "--url", "https://c.example.com"],
+      command: "verify",
+      options: {
+        env: "production",
+        kubeconfig: undefined,
+        context: undefined,
+        url: "https://c.example.com",
+        rollback: true,
+        junit: "reports/verify.xml",
+      },
+    },
+    {
+      argv: ["rollback", "--env", "test", "--to-revision", "3"],
+      command: "rollback",
+      options: { env: "test", kubeconfig: undefined, context: undefined, toRevision: 3 },
+    },
+    {
+      argv: ["history", "--env", "production"],
+      command: "history",
+      options: { env: "production", kubeconfig: undefined, context: undefined },
+    },
   ];
 
   for (const { argv, command, options, globals } of table) {
@@ -119,6 +190,15 @@ describe("pipeline CLI", () => {
   const usage: { argv: string[]; message: RegExp }[] = [
     { argv: [], message: /Usage: pipeline/ },
     { argv: ["deploi"], message: /unknown command 'deploi'/ },
+    { argv: ["deploy"], message: /required option '-e, --env <name>'/ },
+    {
+      argv: ["deploy", "--env", "test", "--image", "127.0.0.1:5000/app:v1"],
+      message: /is not an image by digest/,
+    },
+    {
+      argv: ["rollback", "--env", "test", "--to-revision", "two"],
+      message: /not a revision number/,
+    },
     { argv: ["build", "--frobnicate"], message: /unknown option '--frobnicate'/ },
     { argv: ["build", "--build-arg", "no-equals"], message: /expected NAME=value/ },
     { argv: ["promote", "--tag", "x"], message: /required option '-d, --digest/ },

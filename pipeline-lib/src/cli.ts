@@ -3,6 +3,10 @@ import { createRequire } from "node:module";
 import { isValidDigest, isValidTag } from "./registry/image-reference.js";
 import type { BuildOptions } from "./commands/build.js";
 import type { GlobalOptions } from "./commands/context.js";
+import type { DeployOptions } from "./commands/deploy.js";
+import type { HistoryOptions } from "./commands/history.js";
+import type { RollbackOptions } from "./commands/rollback.js";
+import type { VerifyOptions } from "./commands/verify.js";
 import type { PromoteOptions } from "./commands/promote.js";
 import type { PushOptions } from "./commands/push.js";
 import type { RunOptions } from "./commands/run.js";
@@ -20,6 +24,10 @@ export interface Handlers {
   push(options: PushOptions, globals: GlobalOptions): Promise<void>;
   promote(options: PromoteOptions, globals: GlobalOptions): Promise<void>;
   run(options: RunOptions, globals: GlobalOptions): Promise<void>;
+  deploy(options: DeployOptions, globals: GlobalOptions): Promise<void>;
+  verify(options: VerifyOptions, globals: GlobalOptions): Promise<void>;
+  rollback(options: RollbackOptions, globals: GlobalOptions): Promise<void>;
+  history(options: HistoryOptions, globals: GlobalOptions): Promise<void>;
 }
 
 export interface ProgramOutput {
@@ -31,7 +39,8 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
   const program = new Command("pipeline")
     .description(
       "Build, test, push, deploy and verify one image, the same way on a laptop and in Jenkins.\n" +
-        "Exit codes: 0 success, 1 a stage failed, 2 usage or configuration error.",
+        "Exit codes: 0 success, 1 a stage failed, 2 usage or configuration error (nothing changed),\n" +
+        "130 interrupted (a deploy rolls back and releases its lock first).",
     )
     .version(PACKAGE_VERSION, "-V, --version")
     .option("-c, --config <file>", "project config file (default: pipeline.config.yaml)")
@@ -114,6 +123,82 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
       );
     });
 
+  const envOptions = (command: Command) =>
+    command
+      .requiredOption("-e, --env <name>", "the environment: test or production")
+      .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, then ~/.kube/config)")
+      .option("--context <name>", "kubeconfig context (default: the environment's kubeContext)");
+  type EnvOpts = { env: string; kubeconfig?: string; context?: string };
+  const env = (opts: EnvOpts) => ({
+    env: opts.env,
+    kubeconfig: opts.kubeconfig,
+    context: opts.context,
+  });
+
+  envOptions(
+    program
+      .command("deploy")
+      .description(
+        "deploy the pushed image by digest to an environment, wait for the rollout, roll back if it fails",
+      ),
+  )
+    .option(
+      "-i, --image <repository@sha256:…>",
+      "image to deploy (default: the pushed image in the build artifact)",
+      parseImageWithDigest,
+    )
+    .addOption(artifactOption())
+    .option(
+      "-n, --dry-run",
+      "check config, cluster and manifests (server-side dry run); change nothing",
+      false,
+    )
+    .action(async (opts: EnvOpts & { image?: string; artifact: string; dryRun: boolean }) => {
+      await handlers.deploy(
+        { ...env(opts), image: opts.image, artifact: opts.artifact, dryRun: opts.dryRun },
+        globals(),
+      );
+    });
+
+  envOptions(
+    program
+      .command("verify")
+      .description(
+        "run the app's contract checks against the deployed release; roll back if they fail",
+      ),
+  )
+    .option("--url <url>", "reach the app here (an Ingress URL) instead of a port-forward")
+    .option("--no-rollback", "do not roll back when a check fails")
+    .option("--junit <file>", "JUnit XML report", "reports/verify.xml")
+    .action(async (opts: EnvOpts & { url?: string; rollback: boolean; junit: string }) => {
+      await handlers.verify(
+        { ...env(opts), url: opts.url, rollback: opts.rollback, junit: opts.junit },
+        globals(),
+      );
+    });
+
+  envOptions(
+    program
+      .command("rollback")
+      .description("return an environment to an earlier revision (the previous one by default)"),
+  )
+    .option(
+      "--to-revision <n>",
+      "the revision to return to (see `pipeline history`)",
+      parseRevision,
+    )
+    .action(async (opts: EnvOpts & { toRevision?: number }) => {
+      await handlers.rollback({ ...env(opts), toRevision: opts.toRevision }, globals());
+    });
+
+  envOptions(
+    program
+      .command("history")
+      .description("list an environment's revisions: image digest, commit, time and trigger"),
+  ).action(async (opts: EnvOpts) => {
+    await handlers.history(env(opts), globals());
+  });
+
   program
     .command("run")
     .description("run a pipeline's stages locally, in the order Jenkins runs them")
@@ -153,6 +238,25 @@ function parseDigest(value: string): string {
     );
   }
   return value;
+}
+
+function parseImageWithDigest(value: string): string {
+  if (!/^[^@\s]+@sha256:[0-9a-f]{64}$/.test(value)) {
+    throw new InvalidArgumentError(
+      `"${value}" is not an image by digest; expected repository@sha256: and 64 hex digits ` +
+        "(as `pipeline push` records in build.json)",
+    );
+  }
+  return value;
+}
+
+function parseRevision(value: string): number {
+  if (!/^[1-9][0-9]*$/.test(value)) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a revision number (see \`pipeline history\`)`,
+    );
+  }
+  return Number(value);
 }
 
 function parseTag(value: string): string {

@@ -21,6 +21,22 @@ export const defaultHandlers: Handlers = {
     const { promote } = await import("./commands/promote.js");
     await promote(options, createCommandContext("promote", globals));
   },
+  async deploy(options, globals) {
+    const { deploy } = await import("./commands/deploy.js");
+    await deploy(options, createCommandContext("deploy", globals));
+  },
+  async verify(options, globals) {
+    const { verify } = await import("./commands/verify.js");
+    await verify(options, createCommandContext("verify", globals));
+  },
+  async rollback(options, globals) {
+    const { rollback } = await import("./commands/rollback.js");
+    await rollback(options, createCommandContext("rollback", globals));
+  },
+  async history(options, globals) {
+    const { history } = await import("./commands/history.js");
+    await history(options, createCommandContext("history", globals));
+  },
   async run(options, globals) {
     const { run } = await import("./commands/run.js");
     await run(options, createCommandContext(`run ${options.pipeline}`, globals));

@@ -52,7 +52,7 @@ export async function readManifests(dir: string): Promise<ManifestObject[]> {
       ) {
         throw new ConfigError(`${source}: every manifest needs apiVersion, kind and metadata.name`);
       }
-      objects.push({ source, object: object as ManifestObject["object"] });
+      objects.push({ source, object: object });
     }
   }
   return objects;

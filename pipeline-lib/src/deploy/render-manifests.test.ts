@@ -11,6 +11,8 @@ const DIGEST = `sha256:${"ab".repeat(32)}`;
 const IMAGE = `127.0.0.1:5000/visit-counter@${DIGEST}`;
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment --
+   rendered manifests are plain YAML data; the assertions read into them freely. */
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const config = parseConfig(
@@ -75,7 +77,7 @@ describe("renderManifests", () => {
 
   it("sets the image by digest, replicas, version label and change-cause on the app", () => {
     const { objects } = renderManifests(manifests, input(testEnv));
-    const app = find(objects as Obj[], "Deployment", "visit-counter")!;
+    const app = find(objects, "Deployment", "visit-counter")!;
     expect(app.spec.template.spec.containers[0].image).to.equal(IMAGE);
     expect(app.spec.replicas).to.equal(2);
     expect(app.metadata.labels["app.kubernetes.io/version"]).to.equal(COMMIT);
@@ -95,12 +97,12 @@ describe("renderManifests", () => {
 
   it("replaces other images by name, sets the storage class, host and Service type", () => {
     const { objects } = renderManifests(manifests, input(testEnv));
-    const redis = find(objects as Obj[], "StatefulSet", "redis")!;
+    const redis = find(objects, "StatefulSet", "redis")!;
     expect(redis.spec.template.spec.containers[0].image).to.equal(`127.0.0.1:5000/redis@${DIGEST}`);
     expect(redis.spec.volumeClaimTemplates[0].spec.storageClassName).to.equal("standard");
-    const ingress = find(objects as Obj[], "Ingress", "visit-counter")!;
+    const ingress = find(objects, "Ingress", "visit-counter")!;
     expect(ingress.spec.rules[0].host).to.equal("test.example.com");
-    const service = find(objects as Obj[], "Service", "visit-counter")!;
+    const service = find(objects, "Service", "visit-counter")!;
     expect(service.spec.type).to.equal("NodePort");
     expect(service.spec.ports[0].nodePort).to.equal(30080);
   });
@@ -135,15 +137,15 @@ describe("renderManifests", () => {
         },
       }),
     );
-    const secret = find(objects as Obj[], "Secret", "visit-counter-registry")!;
+    const secret = find(objects, "Secret", "visit-counter-registry")!;
     expect(secret.type).to.equal("kubernetes.io/dockerconfigjson");
     expect(secret.data[".dockerconfigjson"]).to.equal(Buffer.from("{}").toString("base64"));
-    const app = find(objects as Obj[], "Deployment", "visit-counter")!;
+    const app = find(objects, "Deployment", "visit-counter")!;
     expect(app.spec.template.spec.imagePullSecrets).to.deep.equal([
       { name: "visit-counter-registry" },
     ]);
     // Redis comes from the same registry here (deploy.images), so it pulls with it too.
-    const redis = find(objects as Obj[], "StatefulSet", "redis")!;
+    const redis = find(objects, "StatefulSet", "redis")!;
     expect(redis.spec.template.spec.imagePullSecrets).to.deep.equal([
       { name: "visit-counter-registry" },
     ]);

@@ -181,7 +181,7 @@ export function renderManifests(
   return {
     namespace,
     deploymentName,
-    objects: sortForApply(objects) as KubernetesObject[],
+    objects: sortForApply(objects),
   };
 }
 

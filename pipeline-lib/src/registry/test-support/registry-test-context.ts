@@ -59,6 +59,7 @@ export function registryTestContext(
       reporter,
       env,
       cwd: dir,
+      signal: new AbortController().signal,
       config: () => {
         reads++;
         return Promise.resolve(config);

@@ -1,0 +1,212 @@
+import path from "node:path";
+import { readArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
+import { readCiEnv, triggeredBy } from "../ci/ci-env.js";
+import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
+import { pullSecretFor } from "../deploy/pull-secret.js";
+import { readManifests } from "../deploy/read-manifests.js";
+import { rollBackAfterFailure } from "../deploy/recover.js";
+import { renderManifests, type ReleaseInfo } from "../deploy/render-manifests.js";
+import { ConfigError, InterruptedError, StageError, UsageError } from "../errors.js";
+import { ApplyRejected, applyObjects, ensureNamespace } from "../kube/apply.js";
+import { namespaceExists } from "../deploy/namespace-exists.js";
+import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
+import { listRevisions } from "../kube/revisions.js";
+import { waitForRollout } from "../kube/wait-for-rollout.js";
+import { systemClock, type Clock } from "../output/reporter.js";
+import type { CommandContext } from "./context.js";
+
+export interface DeployOptions extends EnvironmentOptions {
+  /** `repository@sha256:…`; by default the pushed image that the build artifact records. */
+  image?: string | undefined;
+  artifact: string;
+  /** Check everything (config, cluster, a server-side dry run) and change nothing. */
+  dryRun: boolean;
+}
+
+export interface DeployDeps {
+  clock: Clock;
+}
+
+export interface DeployResult {
+  environment: string;
+  namespace: string;
+  deployment: string;
+  image: string;
+  commit: string | undefined;
+  /** The Deployment's revision that now serves. */
+  revision: number | undefined;
+  previousRevision: number | undefined;
+  objects: string[];
+  dryRun: boolean;
+  durationMs: number;
+}
+
+/**
+ * Puts one pushed image, by digest, into an environment's namespace:
+ * 1. checks the config, the cluster and the rendered objects (a server-side
+ *    dry run) and exits 2 with nothing changed when any of it is wrong;
+ * 2. takes the environment's deploy lock, ensures the namespace and applies
+ *    everything with server-side apply under one field manager;
+ * 3. waits as `kubectl rollout status` does, failing fast on pods that
+ *    cannot start;
+ * 4. on failure or interruption, rolls back to the previous revision and
+ *    waits until it is healthy, then fails with a report naming the pod,
+ *    its reason and its last log lines.
+ */
+export async function deploy(
+  options: DeployOptions,
+  ctx: CommandContext,
+  deps: Partial<DeployDeps> = {},
+): Promise<DeployResult> {
+  const { reporter, signal } = ctx;
+  const clock = deps.clock ?? systemClock;
+  const started = clock.now();
+  const config = await ctx.config();
+
+  // 1. Check first: nothing below changes anything until the dry run passed.
+  const artifact = options.image ? undefined : await readArtifactFor(ctx, options.artifact);
+  const image = options.image ?? pushedImageOf(artifact!, options.artifact);
+  const ci = readCiEnv(ctx.env);
+  const release: ReleaseInfo = {
+    image,
+    commit: artifact?.gitCommit ?? ci.gitCommit,
+    buildUrl: ci.buildUrl ?? artifact?.buildUrl,
+    triggeredBy: triggeredBy(ctx.env),
+    deployedAt: new Date(clock.now()).toISOString(),
+  };
+  const target = await connectEnvironment(config, options, {
+    env: ctx.env,
+    reporter,
+  });
+  const manifests = await readManifests(config.deploy.manifestsDir);
+  const pullSecret = await pullSecretFor(config, image, ctx.env);
+  const rendered = renderManifests(manifests, {
+    config,
+    environmentName: target.name,
+    environment: target.environment,
+    release,
+    ...(pullSecret ? { pullSecret } : {}),
+  });
+  const names = rendered.objects.map((o) => `${o.kind}/${o.metadata?.name}`);
+  const { kubeConfig, namespace } = target;
+  const exists = await namespaceExists(kubeConfig, namespace);
+  // A namespace that does not exist yet cannot hold a dry run; the objects are
+  // then checked in `default`, which validates them just the same.
+  const checkIn = exists ? namespace : "default";
+  reporter.progress(
+    `checking ${names.length} objects with a server-side dry run in namespace ${checkIn}` +
+      (exists ? "" : ` (${namespace} does not exist yet)`),
+  );
+  try {
+    await applyObjects(
+      kubeConfig,
+      rendered.objects.map((o) => ({ ...o, metadata: { ...o.metadata, namespace: checkIn } })),
+      { dryRun: true },
+    );
+  } catch (error) {
+    if (!(error instanceof ApplyRejected)) throw error;
+    throw new ConfigError(
+      `the API server rejects the rendered manifests for ${target.name}; nothing was applied: ` +
+        (error as Error).message,
+      { cause: error },
+    );
+  }
+  const base = {
+    environment: target.name,
+    namespace,
+    deployment: rendered.deploymentName,
+    image,
+    commit: release.commit,
+    objects: names,
+  };
+  if (options.dryRun) {
+    const result: DeployResult = {
+      ...base,
+      revision: undefined,
+      previousRevision: undefined,
+      dryRun: true,
+      durationMs: clock.now() - started,
+    };
+    reporter.result(
+      `dry run: ${names.length} objects for ${target.name} pass the API server's checks; nothing was changed\n  ` +
+        names.join("\n  "),
+      result,
+    );
+    return result;
+  }
+  if (signal.aborted) throw new InterruptedError("interrupted before anything was applied");
+
+  // 2. One deploy per namespace at a time.
+  await ensureNamespace(kubeConfig, namespace);
+  await using lock = await acquireDeployLock(kubeConfig, {
+    namespace,
+    holder: `${release.triggeredBy}, ${deployLockHolder(ctx.env)}`,
+    waitMs: config.deploy.lockTimeoutSeconds * 1000,
+    reporter,
+    signal,
+  });
+  void lock;
+
+  const before = await listRevisions(kubeConfig, namespace, rendered.deploymentName);
+  const previousRevision = before.find((r) => r.current)?.revision;
+  reporter.progress(
+    `applying ${names.length} objects to ${namespace} (server-side apply, field manager pipeline-lib)` +
+      (previousRevision ? `; revision ${previousRevision} serves now` : "; first deploy"),
+  );
+  await applyObjects(kubeConfig, rendered.objects);
+
+  // 3. Wait for the rollout; 4. roll back when it fails or is interrupted.
+  const timeoutMs = config.deploy.rolloutTimeoutSeconds * 1000;
+  try {
+    await waitForRollout(kubeConfig, {
+      namespace,
+      name: rendered.deploymentName,
+      timeoutMs,
+      reporter,
+      signal,
+    });
+  } catch (error) {
+    const interrupted = signal.aborted;
+    const outcome = await rollBackAfterFailure(target, rendered.deploymentName, {
+      reporter,
+      timeoutMs,
+    });
+    const why = interrupted
+      ? "the deploy was interrupted"
+      : `the rollout of ${image} failed: ${(error as Error).message}`;
+    const message = `${why}\n${outcome.summary}`;
+    throw interrupted
+      ? new InterruptedError(message, { cause: error })
+      : new StageError(message, { cause: error });
+  }
+
+  const after = await listRevisions(kubeConfig, namespace, rendered.deploymentName);
+  const revision = after.find((r) => r.current)?.revision;
+  const result: DeployResult = {
+    ...base,
+    revision,
+    previousRevision,
+    dryRun: false,
+    durationMs: clock.now() - started,
+  };
+  reporter.result(
+    `deployed ${image} to ${target.name} (namespace ${namespace}) as revision ${revision ?? "?"}` +
+      (previousRevision && previousRevision !== revision ? ` (was ${previousRevision})` : "") +
+      ` in ${(result.durationMs / 1000).toFixed(1)}s`,
+    result,
+  );
+  return result;
+}
+
+async function readArtifactFor(ctx: CommandContext, file: string): Promise<BuildArtifact> {
+  return readArtifact(path.resolve(ctx.cwd, file));
+}
+
+function pushedImageOf(artifact: BuildArtifact, file: string): string {
+  if (!artifact.imageRef) {
+    throw new UsageError(
+      `${file} records no pushed image: run \`pipeline push\` first, or pass --image <repository@sha256:…>`,
+    );
+  }
+  return artifact.imageRef;
+}

@@ -1,0 +1,74 @@
+import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
+import { ANNOTATIONS } from "../deploy/render-manifests.js";
+import { listRevisions, type DeploymentRevision as Revision } from "../kube/revisions.js";
+import type { CommandContext } from "./context.js";
+
+export type HistoryOptions = EnvironmentOptions;
+
+/** One revision as `history` shows it. */
+export interface ReleaseRecord {
+  revision: number;
+  current: boolean;
+  image: string | undefined;
+  digest: string | undefined;
+  commit: string | undefined;
+  deployedAt: string | undefined;
+  triggeredBy: string | undefined;
+  buildUrl: string | undefined;
+  changeCause: string | undefined;
+}
+
+export function releaseRecord(revision: Revision): ReleaseRecord {
+  const notes = revision.annotations;
+  return {
+    revision: revision.revision,
+    current: revision.current,
+    image: notes[ANNOTATIONS.image] ?? revision.images[0],
+    digest: revision.digest,
+    commit: notes[ANNOTATIONS.commit],
+    deployedAt: notes[ANNOTATIONS.deployedAt] ?? revision.createdAt,
+    triggeredBy: notes[ANNOTATIONS.triggeredBy],
+    buildUrl: notes[ANNOTATIONS.buildUrl],
+    changeCause: notes[ANNOTATIONS.changeCause],
+  };
+}
+
+/** Lists the revisions that deploy recorded: the ReplicaSets of the app's Deployment. */
+export async function history(
+  options: HistoryOptions,
+  ctx: CommandContext,
+): Promise<ReleaseRecord[]> {
+  const config = await ctx.config();
+  const target = await connectEnvironment(config, options, {
+    env: ctx.env,
+    reporter: ctx.reporter,
+  });
+  const name = config.deploy.deploymentName;
+  const records = (await listRevisions(target.kubeConfig, target.namespace, name)).map(
+    releaseRecord,
+  );
+  const table = [
+    ["REVISION", "DEPLOYED AT", "COMMIT", "DIGEST", "TRIGGERED BY"],
+    ...records.map((r) => [
+      `${r.revision}${r.current ? "*" : ""}`,
+      r.deployedAt ?? "-",
+      r.commit?.slice(0, 12) ?? "-",
+      r.digest ? r.digest.slice(0, 19) : "-",
+      r.triggeredBy ?? "-",
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  const text = table.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd(),
+  );
+  ctx.reporter.result(
+    records.length === 0
+      ? `no revisions of ${name} in namespace ${target.namespace} yet`
+      : `${text.join("\n")}\n(* serves now; namespace ${target.namespace}, deployment ${name})`,
+    { environment: target.name, namespace: target.namespace, deployment: name, revisions: records },
+  );
+  return records;
+}

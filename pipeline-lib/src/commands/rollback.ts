@@ -1,0 +1,71 @@
+import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
+import { StageError } from "../errors.js";
+import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
+import { rollbackDeployment } from "../kube/revisions.js";
+import { waitForRollout } from "../kube/wait-for-rollout.js";
+import type { CommandContext } from "./context.js";
+
+export interface RollbackOptions extends EnvironmentOptions {
+  /** The revision to return to; the one before the current by default. */
+  toRevision?: number | undefined;
+}
+
+export interface RollbackResult {
+  environment: string;
+  namespace: string;
+  deployment: string;
+  from: number;
+  to: number;
+}
+
+/** `kubectl rollout undo` for the app's Deployment, under the deploy lock, waiting until healthy. */
+export async function rollback(
+  options: RollbackOptions,
+  ctx: CommandContext,
+): Promise<RollbackResult> {
+  const { reporter } = ctx;
+  const config = await ctx.config();
+  const target = await connectEnvironment(config, options, {
+    env: ctx.env,
+    reporter,
+  });
+  const name = config.deploy.deploymentName;
+  await using lock = await acquireDeployLock(target.kubeConfig, {
+    namespace: target.namespace,
+    holder: `${deployLockHolder(ctx.env)} (rollback)`,
+    waitMs: config.deploy.lockTimeoutSeconds * 1000,
+    reporter,
+    signal: ctx.signal,
+  });
+  void lock;
+  const outcome = await rollbackDeployment(target.kubeConfig, target.namespace, name, {
+    ...(options.toRevision !== undefined ? { toRevision: options.toRevision } : {}),
+  });
+  const { fromRevision: from, toRevision: to } = outcome;
+  reporter.progress(`rolling back ${target.namespace}/${name} from revision ${from} to ${to}`);
+  try {
+    await waitForRollout(target.kubeConfig, {
+      namespace: target.namespace,
+      name,
+      timeoutMs: config.deploy.rolloutTimeoutSeconds * 1000,
+      reporter,
+    });
+  } catch (error) {
+    throw new StageError(
+      `rolled back ${target.namespace}/${name} to revision ${to}, but it is not healthy: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const result = {
+    environment: target.name,
+    namespace: target.namespace,
+    deployment: name,
+    from,
+    to,
+  };
+  reporter.result(
+    `rolled back ${target.name} (${target.namespace}/${name}) from revision ${from} to ${to}; healthy`,
+    result,
+  );
+  return result;
+}

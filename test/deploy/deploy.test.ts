@@ -1,0 +1,330 @@
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { DeployFixture, RequestLoop, ROOT, type Run } from "../support/deploy-fixture.js";
+
+const json = <T>(run: Run): T => JSON.parse(run.stdout) as T;
+const ok = (run: Run) => expect(run.code, `exit ${run.code}\n${run.stderr}`).to.equal(0);
+
+interface HistoryJson {
+  revisions: {
+    revision: number;
+    current: boolean;
+    digest?: string;
+    commit?: string;
+    triggeredBy?: string;
+  }[];
+}
+
+/**
+ * The second half of the pipeline on a real cluster (the testbed unless
+ * KUBECONFIG / PIPELINE_KUBE_CONTEXT name one): deploy, verify, roll back and
+ * record releases, through the shipped bin, with the pods pulling the pushed
+ * images by digest from a real registry.
+ */
+describe("pipeline deploy | verify | rollback | history, on a real cluster @slow", function () {
+  this.timeout(900_000);
+  let fixture: DeployFixture;
+  const namespace = `deploy-${randomBytes(3).toString("hex")}`;
+  let project: string;
+
+  before(async function () {
+    this.timeout(1_800_000);
+    fixture = await DeployFixture.create((line) =>
+      process.stderr.write(`      [fixture] ${line}\n`),
+    );
+    project = await fixture.project(namespace);
+  });
+  after(async () => {
+    if (!fixture) return;
+    await fixture.deleteNamespace(namespace);
+    await fixture[Symbol.asyncDispose]();
+  });
+
+  const deploy = (image: string, ...extra: string[]) =>
+    fixture.run(["--json", "deploy", "--env", "test", "--image", image, ...extra], project, {
+      GIT_COMMIT: commitOf(image),
+    });
+  const commitOf = (image: string) =>
+    Object.values(fixture.images).find((i) => i.ref === image)?.commit ?? "";
+  const history = async () => {
+    const run = await fixture.run(["--json", "history", "--env", "test"], project);
+    ok(run);
+    return json<HistoryJson>(run).revisions;
+  };
+  const visitorUrl = async () => `http://127.0.0.1:${await fixture.nodePort(namespace)}/api/visits`;
+
+  it("deploys a first release, verifies it, and says there was nothing before it", async () => {
+    const run = await deploy(fixture.images.v1.ref);
+    ok(run);
+    expect(json<{ revision: number; previousRevision?: number }>(run)).to.include({ revision: 1 });
+    expect(run.stderr).to.match(/server-side dry run/);
+    expect(run.stderr).to.match(/first deploy/);
+    expect(run.stderr, "progress names replicas and what it waits on").to.match(
+      /\d+\/2 updated, \d+ ready, \d+ available/,
+    );
+
+    const verify = await fixture.run(["verify", "--env", "test"], project);
+    ok(verify);
+    expect(verify.stdout).to.match(/contract checks passed against test/);
+    expect(verify.stdout).to.include(`commit ${fixture.images.v1.commit.slice(0, 12)}`);
+  });
+
+  it("rolls out a new version with zero failed requests, and history shows both", async () => {
+    const loop = new RequestLoop(await visitorUrl());
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const run = await deploy(fixture.images.next.ref);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await loop.stop();
+    ok(run);
+    expect(loop.ok).to.be.greaterThan(50);
+    expect(loop.failures, "requests that failed during the rolling update").to.deep.equal([]);
+
+    ok(await fixture.run(["verify", "--env", "test"], project));
+    const revisions = await history();
+    expect(revisions.map((r) => [r.revision, r.current, r.commit])).to.deep.equal([
+      [1, false, fixture.images.v1.commit],
+      [2, true, fixture.images.next.commit],
+    ]);
+    expect(revisions[1]!.digest).to.equal(fixture.images.next.ref.split("@")[1]);
+    expect(revisions[1]!.triggeredBy).to.equal("deploy-test");
+  });
+
+  it("fails fast on a crashing release, rolls back, and the previous one serves throughout", async () => {
+    const loop = new RequestLoop(await visitorUrl());
+    const run = await deploy(fixture.images.crash.ref);
+    await loop.stop();
+    expect(run.code, run.stderr).to.equal(1);
+    // Well inside the 120 s rollout deadline.
+    expect(run.ms).to.be.lessThan(90_000);
+    expect(run.stderr).to.match(/CrashLoopBackOff/);
+    expect(run.stderr, "the report names the pod").to.match(
+      new RegExp(`pod ${namespace}/visit-counter-`),
+    );
+    expect(run.stderr, "and its last log lines").to.include(
+      "fatal: cannot load settings from the cluster",
+    );
+    expect(run.stderr).to.match(
+      /rolled back .* from revision 3 to \d+, which is healthy and serving/,
+    );
+    expect(loop.failures, "visitors never saw the failed release").to.deep.equal([]);
+    expect(loop.ok).to.be.greaterThan(10);
+
+    const current = (await history()).find((r) => r.current)!;
+    expect(current.commit).to.equal(fixture.images.next.commit);
+  });
+
+  it("rolls back when a release gets ready but fails its contract checks", async () => {
+    ok(await deploy(fixture.images.wrongCommit.ref));
+    const verify = await fixture.run(["verify", "--env", "test"], project);
+    expect(verify.code, verify.stderr).to.equal(1);
+    expect(verify.stderr).to.match(
+      /\/version reports commit 0000000000000000000000000000000000000000, expected 3333/,
+    );
+    expect(verify.stderr).to.match(/rolled back .* which is healthy and serving/);
+    const current = (await history()).find((r) => r.current)!;
+    expect(current.commit).to.equal(fixture.images.next.commit);
+    ok(await fixture.run(["verify", "--env", "test"], project));
+  });
+
+  it("rolls back on request, to the previous revision or a named one, and history follows", async () => {
+    const before = await history();
+    const v1 = before.find((r) => r.commit === fixture.images.v1.commit)!;
+    const run = await fixture.run(
+      ["--json", "rollback", "--env", "test", "--to-revision", String(v1.revision)],
+      project,
+    );
+    ok(run);
+    const after = await history();
+    const current = after.find((r) => r.current)!;
+    expect(current.commit).to.equal(fixture.images.v1.commit);
+    expect(current.revision).to.be.greaterThan(Math.max(...before.map((r) => r.revision)));
+    ok(await fixture.run(["verify", "--env", "test"], project));
+
+    // And back to where it was: the previous revision by default.
+    ok(await fixture.run(["rollback", "--env", "test"], project));
+    expect((await history()).find((r) => r.current)!.commit).to.equal(fixture.images.next.commit);
+  });
+
+  it("lets one deploy at a time into a namespace: the second waits, or fails naming the holder", async () => {
+    const first = fixture.start(
+      ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
+      project,
+      { GIT_COMMIT: fixture.images.v1.commit, PIPELINE_TRIGGERED_BY: "first-deployer" },
+    );
+    await until(
+      () => /applying \d+ objects/.test(first.output()),
+      60_000,
+      "the first deploy to apply",
+    );
+    const impatient = await fixture.run(
+      ["deploy", "--env", "test", "--image", fixture.images.next.ref],
+      await fixture.project(namespace, { lockTimeoutSeconds: 1, dirName: "impatient" }),
+      { GIT_COMMIT: fixture.images.next.commit, PIPELINE_TRIGGERED_BY: "second-deployer" },
+    );
+    expect(impatient.code, impatient.stderr).to.equal(1);
+    expect(impatient.stderr).to.include("first-deployer");
+    const patient = fixture.start(
+      ["deploy", "--env", "test", "--image", fixture.images.next.ref],
+      project,
+      { GIT_COMMIT: fixture.images.next.commit, PIPELINE_TRIGGERED_BY: "third-deployer" },
+    );
+    const firstRun = await first.done;
+    ok(firstRun);
+    const patientRun = await patient.done;
+    ok(patientRun);
+    expect(patientRun.stderr).to.match(/first-deployer/);
+    expect((await history()).find((r) => r.current)!.commit).to.equal(fixture.images.next.commit);
+  });
+
+  it("on SIGTERM rolls back, releases the lock, leaves the environment healthy; a rerun succeeds", async () => {
+    const started = fixture.start(
+      ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
+      project,
+      { GIT_COMMIT: fixture.images.v1.commit },
+    );
+    await until(() => /applying \d+ objects/.test(started.output()), 60_000, "the deploy to apply");
+    started.child.kill("SIGTERM");
+    const run = await started.done;
+    expect(run.code, run.stderr).to.equal(130);
+    expect(run.stderr).to.match(/interrupted/);
+    const lease = await fixture.cluster.kubeConfig
+      .makeApiClient((await import("@kubernetes/client-node")).CoordinationV1Api)
+      .readNamespacedLease({ name: "pipeline-deploy-lock", namespace })
+      .catch(() => undefined);
+    expect(lease?.spec?.holderIdentity ?? "", "the lease is released").to.equal("");
+    ok(await fixture.run(["verify", "--env", "test"], project));
+    expect((await history()).find((r) => r.current)!.commit).to.equal(fixture.images.next.commit);
+
+    ok(await deploy(fixture.images.v1.ref));
+    expect((await history()).find((r) => r.current)!.commit).to.equal(fixture.images.v1.commit);
+  });
+
+  describe("bad input: a clear error, exit 2, and nothing applied", () => {
+    const untouched = `deploy-bad-${randomBytes(3).toString("hex")}`;
+    let badProject: string;
+    before(async () => {
+      badProject = await fixture.project(untouched);
+    });
+    after(async () => {
+      await fixture.deleteNamespace(untouched);
+    });
+    const expectNothingApplied = async () => {
+      const namespaces = await fixture.core().listNamespace();
+      expect(namespaces.items.map((n) => n.metadata?.name)).to.not.include(untouched);
+    };
+    const cases: {
+      what: string;
+      args: () => string[];
+      env?: () => NodeJS.ProcessEnv;
+      message: RegExp;
+    }[] = [
+      {
+        what: "an unknown environment",
+        args: () => ["deploy", "--env", "staging", "--image", fixture.images.v1.ref],
+        message: /unknown environment "staging": .* defines test; use --env test/,
+      },
+      {
+        what: "a missing kubeconfig",
+        args: () => ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
+        env: () => ({ KUBECONFIG: "/nonexistent/kubeconfig" }),
+        message: /kubeconfig/,
+      },
+      {
+        what: "an unreachable API server",
+        args: () => [
+          "deploy",
+          "--env",
+          "test",
+          "--image",
+          fixture.images.v1.ref,
+          "--kubeconfig",
+          "KUBECONFIG_DEAD",
+        ],
+        message: /127\.0\.0\.1:1/,
+      },
+      {
+        what: "an image reference without a digest",
+        args: () => [
+          "deploy",
+          "--env",
+          "test",
+          "--image",
+          fixture.images.v1.ref.replace(/@.*/, ":latest"),
+        ],
+        message: /is not an image by digest/,
+      },
+      {
+        what: "a manifest that the API server rejects",
+        args: () => [
+          "deploy",
+          "--env",
+          "test",
+          "--image",
+          fixture.images.v1.ref,
+          "--config",
+          "BROKEN",
+        ],
+        message:
+          /the API server rejects the rendered manifests for test; nothing was applied: .*Service/s,
+      },
+    ];
+    for (const { what, args, env, message } of cases) {
+      it(what, async () => {
+        const dead = path.join(badProject, "dead.kubeconfig");
+        await writeFile(
+          dead,
+          (await readFile(fixture.kubeconfigFile, "utf8")).replace(
+            /server: .*/,
+            "server: https://127.0.0.1:1",
+          ),
+        );
+        const broken = await brokenManifestsProject(fixture, untouched, badProject);
+        const argv = args().map((a) =>
+          a === "KUBECONFIG_DEAD" ? dead : a === "BROKEN" ? broken : a,
+        );
+        const run = await fixture.run(argv, badProject, env?.() ?? {});
+        expect(run.code, run.stderr).to.equal(2);
+        expect(run.stderr).to.match(message);
+        expect(run.stderr, "no stack trace").to.not.match(/\n\s+at .*\(.*:\d+:\d+\)/);
+        await expectNothingApplied();
+      });
+    }
+  });
+});
+
+/** A copy of the manifests with a Service port that no API server accepts. */
+async function brokenManifestsProject(
+  fixture: DeployFixture,
+  namespace: string,
+  dir: string,
+): Promise<string> {
+  const manifests = path.join(dir, "broken-k8s");
+  await rm(manifests, { recursive: true, force: true });
+  await cp(path.join(ROOT, "k8s"), manifests, { recursive: true });
+  const file = path.join(manifests, "visit-counter.yaml");
+  await writeFile(
+    file,
+    (await readFile(file, "utf8")).replace("      port: 80\n", "      port: 99999\n"),
+  );
+  const config = path.join(dir, "broken.yaml");
+  await writeFile(
+    config,
+    (await readFile(path.join(dir, "pipeline.config.yaml"), "utf8")).replace(
+      /manifests: .*/,
+      `manifests: ${manifests}`,
+    ),
+  );
+  void fixture;
+  void namespace;
+  return config;
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -1,0 +1,321 @@
+import * as k8s from "@kubernetes/client-node";
+import Docker from "dockerode";
+import { execFileSync, execSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
+import {
+  startRegistryServer,
+  type StartedRegistryServer,
+} from "../../pipeline-lib/src/test-support/registry-server.js";
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
+
+/** An image in the test registry, by digest, and the commit it reports on /version. */
+export interface PushedImage {
+  ref: string;
+  commit: string;
+}
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Everything a deploy test needs, set up once: the cluster (the testbed unless
+ * the environment names one), a real registry on loopback that the cluster
+ * pulls from, the service image built and pushed by the shipped CLI, and
+ * variants of it that fail in the ways a cluster can reveal:
+ * - `next`: the same app, a new commit (a new version to roll out);
+ * - `crash`: passes every container test, but exits as soon as it runs in
+ *   Kubernetes (it sees KUBERNETES_SERVICE_HOST);
+ * - `wrongCommit`: gets ready, but reports another commit than the deploy
+ *   recorded (the contract's /version check fails).
+ */
+export class DeployFixture implements AsyncDisposable {
+  private constructor(
+    readonly cluster: Cluster,
+    readonly kubeconfigFile: string,
+    readonly registry: StartedRegistryServer,
+    readonly work: string,
+    readonly env: NodeJS.ProcessEnv,
+    readonly images: {
+      v1: PushedImage;
+      next: PushedImage;
+      crash: PushedImage;
+      wrongCommit: PushedImage;
+    },
+    readonly redisImage: string,
+  ) {}
+
+  static async create(progress: (line: string) => void = () => undefined): Promise<DeployFixture> {
+    const cluster = await acquireCluster();
+    const work = await mkdtemp(path.join(os.tmpdir(), "pipeline-deploy-"));
+    const kubeconfigFile = path.join(work, "kubeconfig");
+    await writeFile(kubeconfigFile, cluster.kubeConfig.exportConfig(), { mode: 0o600 });
+    const registry = await startRegistryServer();
+    try {
+      await cluster.trustRegistry(registry.host);
+      const repo = await snapshotRepository(work);
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        IMAGE_REPOSITORY: `${registry.host}/visit-counter`,
+        REGISTRY_AUTH: "basic",
+        REGISTRY_USERNAME: registry.username,
+        REGISTRY_PASSWORD: registry.password,
+        TESTCONTAINERS_RYUK_DISABLED: "true",
+        PIPELINE_TRIGGERED_BY: "deploy-test",
+        KUBECONFIG: kubeconfigFile,
+      };
+      progress("building and pushing the service image with the CLI");
+      for (const step of [["build"], ["push"]]) {
+        const run = await runPipeline(step, { env, cwd: repo });
+        if (run.code !== 0) throw new Error(`pipeline ${step[0]} failed:\n${run.stderr}`);
+      }
+      const artifact = JSON.parse(await readFile(path.join(repo, "build.json"), "utf8")) as {
+        imageRef: string;
+        gitCommit: string;
+        repository: string;
+        tags: string[];
+      };
+      const v1: PushedImage = { ref: artifact.imageRef, commit: artifact.gitCommit };
+      const base = `${artifact.repository}:${artifact.tags[0]}`;
+      const docker = new Docker();
+      const credentials = {
+        username: registry.username,
+        password: registry.password,
+        serveraddress: registry.host,
+      };
+      const variant = async (tag: string, commit: string, lines: string[]) =>
+        ({
+          ref: await buildAndPush(docker, `${registry.host}/visit-counter:${tag}`, credentials, [
+            `FROM ${base}`,
+            `ENV GIT_COMMIT=${commit}`,
+            `LABEL org.opencontainers.image.revision=${commit}`,
+            ...lines,
+          ]),
+          commit,
+        }) satisfies PushedImage;
+      progress("building the next version and the broken variants");
+      const nextCommit = "1111111111111111111111111111111111111111";
+      const images = {
+        v1,
+        next: await variant("next", nextCommit, []),
+        crash: await variant("crash", "2222222222222222222222222222222222222222", [
+          // The container tests pass (no Kubernetes there); in a pod it exits at once.
+          `CMD ["sh", "-c", "if [ -n \\"$KUBERNETES_SERVICE_HOST\\" ]; then echo 'fatal: cannot load settings from the cluster' >&2; exit 3; fi; exec node service/dist/server.js"]`,
+        ]),
+        // Reports a commit that no deploy records.
+        wrongCommit: {
+          ref: await buildAndPush(docker, `${registry.host}/visit-counter:wrong`, credentials, [
+            `FROM ${base}`,
+            "ENV GIT_COMMIT=0000000000000000000000000000000000000000",
+          ]),
+          commit: "3333333333333333333333333333333333333333",
+        },
+      };
+      const redisLocal = process.env.REDIS_IMAGE ?? "redis:7-bookworm";
+      const redisImage = await buildAndPush(docker, `${registry.host}/redis:7`, credentials, [
+        `FROM ${redisLocal}`,
+      ]);
+      return new DeployFixture(cluster, kubeconfigFile, registry, work, env, images, redisImage);
+    } catch (error) {
+      await registry[Symbol.asyncDispose]();
+      await rm(work, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** A project folder with a config for one namespace, pointing at the repository's manifests and contract. */
+  async project(
+    namespace: string,
+    overrides: {
+      replicas?: number;
+      lockTimeoutSeconds?: number;
+      rolloutTimeoutSeconds?: number;
+      manifests?: string;
+      /** Another folder for a second config on the same namespace. */
+      dirName?: string;
+    } = {},
+  ): Promise<string> {
+    const dir = path.join(this.work, `project-${overrides.dirName ?? namespace}`);
+    await mkdir(dir, { recursive: true });
+    const config = `
+app:
+  name: visit-counter
+  port: 3000
+  contract: ${path.join(ROOT, "service/dist/contract/checks.js")}
+image:
+  repository: ${this.registry.host}/visit-counter
+  dockerfile: service/Dockerfile
+  context: ${ROOT}
+registry:
+  auth: { provider: basic, usernameEnv: REGISTRY_USERNAME, passwordEnv: REGISTRY_PASSWORD }
+deploy:
+  manifests: ${overrides.manifests ?? path.join(ROOT, "k8s")}
+  rolloutTimeoutSeconds: ${overrides.rolloutTimeoutSeconds ?? 120}
+  lockTimeoutSeconds: ${overrides.lockTimeoutSeconds ?? 120}
+  images:
+    redis:7-bookworm: ${this.redisImage}
+environments:
+  test:
+    namespace: ${namespace}
+    replicas: ${overrides.replicas ?? 2}
+    storageClass: standard
+    host: ${namespace}.test.local
+    service: { type: NodePort }
+`;
+    await writeFile(path.join(dir, "pipeline.config.yaml"), config);
+    return dir;
+  }
+
+  /** Runs the shipped bin in a project folder, as Jenkins would. */
+  run(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+    return runPipeline(args, { env: { ...this.env, ...env }, cwd });
+  }
+
+  /** Starts the bin without waiting, for tests that signal it or race it. */
+  start(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): StartedRun {
+    return startPipeline(args, { env: { ...this.env, ...env }, cwd });
+  }
+
+  core(): k8s.CoreV1Api {
+    return this.cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
+  }
+  apps(): k8s.AppsV1Api {
+    return this.cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
+  }
+
+  /** The NodePort of the app's Service: where a visitor's requests go (127.0.0.1). */
+  async nodePort(namespace: string): Promise<number> {
+    const service = await this.core().readNamespacedService({ name: "visit-counter", namespace });
+    const port = service.spec?.ports?.[0]?.nodePort;
+    if (!port) throw new Error(`Service ${namespace}/visit-counter has no nodePort`);
+    return port;
+  }
+
+  async deleteNamespace(namespace: string): Promise<void> {
+    await this.core()
+      .deleteNamespace({ name: namespace })
+      .catch(() => undefined);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.registry[Symbol.asyncDispose]();
+    await rm(this.work, { recursive: true, force: true });
+  }
+}
+
+/** Requests a visitor would make, in a loop, counting every failure, until stopped. */
+export class RequestLoop {
+  ok = 0;
+  readonly failures: string[] = [];
+  #running = true;
+  readonly #done: Promise<void>;
+
+  constructor(url: string, { intervalMs = 50, maxRequests = 20_000 } = {}) {
+    this.#done = (async () => {
+      for (let i = 0; this.#running && i < maxRequests; i++) {
+        try {
+          const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+          await response.arrayBuffer();
+          if (response.status === 200) this.ok++;
+          else this.failures.push(`HTTP ${response.status}`);
+        } catch (error) {
+          this.failures.push(String((error as Error).cause ?? error));
+        }
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+    })();
+  }
+
+  async stop(): Promise<this> {
+    this.#running = false;
+    await this.#done;
+    return this;
+  }
+}
+
+export interface StartedRun {
+  child: ChildProcess;
+  /** Everything printed so far. */
+  output(): string;
+  done: Promise<Run>;
+}
+
+function startPipeline(
+  args: string[],
+  { env, cwd }: { env: NodeJS.ProcessEnv; cwd: string },
+): StartedRun {
+  const started = performance.now();
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<Run>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
+  });
+  return { child, output: () => stdout + stderr, done };
+}
+
+function runPipeline(
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd: string },
+): Promise<Run> {
+  return startPipeline(args, options).done;
+}
+
+/** A clone of the committed tree in its own git repository. */
+async function snapshotRepository(into: string): Promise<string> {
+  const repo = path.join(into, "repo");
+  await mkdir(repo);
+  execSync(`git archive --format=tar HEAD | tar -x -C ${JSON.stringify(repo)}`, { cwd: ROOT });
+  const git = (args: string) => execSync(`git ${args}`, { cwd: repo, stdio: "ignore" });
+  git("init -q -b develop");
+  git("add -A");
+  git("-c user.name=test -c user.email=test@example.com commit -q -m snapshot");
+  return repo;
+}
+
+/** `docker build` of a Dockerfile with no context, then a push; resolves to `repository@digest`. */
+async function buildAndPush(
+  docker: Docker,
+  tagged: string,
+  authconfig: { username: string; password: string; serveraddress: string },
+  dockerfile: string[],
+): Promise<string> {
+  execFileSync("docker", ["build", "-q", "-t", tagged, "-"], {
+    input: `${dockerfile.join("\n")}\n`,
+    stdio: ["pipe", "ignore", "pipe"],
+  });
+  const [repository, tag] = [
+    tagged.slice(0, tagged.lastIndexOf(":")),
+    tagged.slice(tagged.lastIndexOf(":") + 1),
+  ];
+  const stream = await docker.getImage(repository).push({ tag, authconfig });
+  let digest: string | undefined;
+  let failure: string | undefined;
+  await new Promise<void>((resolve, reject) =>
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null) => (error ? reject(error) : resolve()),
+      (event: { aux?: { Digest?: string }; error?: string }) => {
+        if (event.aux?.Digest) digest = event.aux.Digest;
+        if (event.error) failure = event.error;
+      },
+    ),
+  );
+  if (failure || !digest) throw new Error(`push of ${tagged} failed: ${failure ?? "no digest"}`);
+  return `${repository}@${digest}`;
+}
