@@ -1,0 +1,214 @@
+import { execFile } from "node:child_process";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { expect } from "chai";
+
+const exec = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, "..");
+/** On the PATH of every child, so that `npm` and `#!/usr/bin/env node` run this Node.js. */
+const PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`;
+
+interface PackageJson {
+  name: string;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
+
+/** Declared for code that is being written now: the deploy commands (src/kube). */
+const PLANNED: Record<string, string[]> = { "pipeline-lib": ["@kubernetes/client-node"] };
+
+describe("package manifests", () => {
+  for (const workspace of ["pipeline-lib", "service"]) {
+    it(`${workspace}: its code imports exactly the dependencies it declares`, async () => {
+      const manifest = await readJson(path.join(ROOT, workspace, "package.json"));
+      const rootManifest = await readJson(path.join(ROOT, "package.json"));
+      const runtime = new Set<string>();
+      const testOnly = new Set<string>();
+      for (const file of await sourceFiles(path.join(ROOT, workspace, "src"))) {
+        const isTest = /\.test\.ts$|\/test-support\//.test(file);
+        for (const name of importedPackages(await readFile(file, "utf8"))) {
+          (isTest ? testOnly : runtime).add(name);
+        }
+      }
+      const dependencies = Object.keys(manifest.dependencies ?? {});
+      const devDependencies = Object.keys(manifest.devDependencies ?? {});
+
+      // What the shipped code imports must install with it.
+      expect([...runtime].filter((name) => !dependencies.includes(name)).sort()).to.deep.equal([]);
+      // What the tests import must be declared somewhere in the repository.
+      const declared = [
+        ...dependencies,
+        ...devDependencies,
+        ...Object.keys(rootManifest.devDependencies ?? {}),
+      ];
+      expect([...testOnly].filter((name) => !declared.includes(name)).sort()).to.deep.equal([]);
+      // Nothing declared goes unused (type packages are used by the compiler).
+      const used = new Set([...runtime, ...testOnly, ...(PLANNED[workspace] ?? [])]);
+      expect(
+        [...dependencies, ...devDependencies]
+          .filter((name) => !name.startsWith("@types/") && !used.has(name))
+          .sort(),
+      ).to.deep.equal([]);
+    });
+  }
+});
+
+describe("pipeline-lib package, installed from its tarball @slow", function () {
+  this.timeout(180_000);
+  let dir: string;
+  let app: string;
+  let installed: string;
+  let packed: string[];
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "pipeline-lib-package-"));
+    // Packed from a copy, so that prepack's clean build never touches the
+    // work tree's dist/ while someone uses it.
+    const copy = path.join(dir, "repo");
+    for (const entry of ["package.json", "tsconfig.json", "bin", "src"]) {
+      await cp(path.join(ROOT, "pipeline-lib", entry), path.join(copy, "pipeline-lib", entry), {
+        recursive: true,
+      });
+    }
+    await cp(path.join(ROOT, "tsconfig.json"), path.join(copy, "tsconfig.json"));
+    await symlink(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"), "dir");
+    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir], {
+      cwd: path.join(copy, "pipeline-lib"),
+    });
+    const [pack] = JSON.parse(stdout.slice(stdout.indexOf("["))) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
+    packed = pack!.files.map((f) => f.path);
+
+    // A project of its own, far from this repository's node_modules.
+    app = path.join(dir, "app");
+    await mkdir(app);
+    await writeFile(
+      path.join(app, "package.json"),
+      JSON.stringify({ name: "pipeline-lib-install-check", private: true }),
+    );
+    await run("npm", ["install", "--no-audit", "--no-fund", path.join(dir, pack!.filename)], {
+      cwd: app,
+    });
+    installed = path.join(app, "node_modules", "pipeline-lib");
+  });
+
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("ships the CLI and its build, and no sources or tests", () => {
+    expect(packed).to.include.members(["package.json", "bin/pipeline.js", "dist/main.js"]);
+    expect(packed.filter((f) => !/^(package\.json$|bin\/|dist\/)/.test(f))).to.deep.equal([]);
+    expect(packed.filter((f) => /\.test\.|test-support|tsbuildinfo/.test(f))).to.deep.equal([]);
+  });
+
+  it("`pipeline --help` runs from node_modules/.bin and lists the commands", async () => {
+    const { stdout } = await run(path.join(app, "node_modules", ".bin", "pipeline"), ["--help"], {
+      cwd: app,
+    });
+    for (const command of ["build", "test", "push", "promote", "run"]) {
+      expect(stdout).to.match(new RegExp(`^  ${command} `, "m"));
+    }
+  });
+
+  it("`pipeline test` loads testcontainers from the installed copy", async () => {
+    const pipeline = path.join(app, "node_modules", ".bin", "pipeline");
+    const help = await run(pipeline, ["test", "--help"], { cwd: app });
+    expect(help.stdout).to.include("Usage: pipeline test");
+
+    // Resolved beside the installed package, not from this repository.
+    const resolved = await run(
+      process.execPath,
+      ["--input-type=module", "-e", 'console.log(import.meta.resolve("testcontainers"))'],
+      { cwd: installed },
+    );
+    const where = `file://${path.join(app, "node_modules", "testcontainers")}/`;
+    expect(resolved.stdout.trim().startsWith(where), resolved.stdout).to.be.true;
+
+    // The command itself: it loads (testcontainers and all), then stops at the
+    // unreachable engine with one line, not a module-not-found stack trace.
+    const failed = await run(
+      pipeline,
+      ["--config", path.join(ROOT, "pipeline.config.yaml"), "test", "--image", "absent:never"],
+      { cwd: app, env: { DOCKER_HOST: "unix:///nonexistent.sock" }, allowFailure: true },
+    );
+    expect(failed.stderr).to.not.match(/Cannot find (package|module)|ERR_MODULE_NOT_FOUND/);
+    expect(failed.stderr).to.match(/^pipeline: /);
+    expect(failed.code).to.be.oneOf([1, 2]);
+  });
+
+  it("every package its build imports resolves from the installed copy", async () => {
+    const names = new Set<string>();
+    for (const file of await sourceFiles(path.join(installed, "dist"), ".js")) {
+      for (const name of importedPackages(await readFile(file, "utf8"))) names.add(name);
+    }
+    expect([...names]).to.include.members(["commander", "dockerode", "testcontainers"]);
+    const script = `for (const name of ${JSON.stringify([...names])}) console.log(import.meta.resolve(name));`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: installed,
+    });
+    const inApp = `file://${path.join(app, "node_modules")}/`;
+    expect(
+      stdout
+        .trim()
+        .split("\n")
+        .filter((url) => !url.startsWith(inApp)),
+    ).to.deep.equal([]);
+  });
+});
+
+async function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; allowFailure?: boolean },
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await exec(command, args, {
+      cwd: options.cwd,
+      env: { ...process.env, PATH, ...options.env },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const failure = error as { stdout?: string; stderr?: string; code?: number };
+    if (!options.allowFailure) {
+      throw new Error(
+        `${path.basename(command)} ${args.join(" ")} failed (${failure.code}):\n${failure.stderr}`,
+        { cause: error },
+      );
+    }
+    return { stdout: failure.stdout ?? "", stderr: failure.stderr ?? "", code: failure.code ?? -1 };
+  }
+}
+
+async function readJson(file: string): Promise<PackageJson> {
+  return JSON.parse(await readFile(file, "utf8")) as PackageJson;
+}
+
+/** Every `extension` file under `dir`, recursively. */
+async function sourceFiles(dir: string, extension = ".ts"): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith(extension) && !e.name.endsWith(".d.ts"))
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+/** `import … from "x"` and `export … from "x"`, `import "x"`, `import("x")`. */
+const IMPORT =
+  /^\s*(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']|^\s*import\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
+
+/** The packages a module imports, without node: built-ins and relative paths. */
+function importedPackages(source: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of source.matchAll(IMPORT)) {
+    const specifier = match[1] ?? match[2] ?? match[3] ?? "";
+    if (/^(\.|node:)/.test(specifier)) continue;
+    const parts = specifier.split("/");
+    names.add(specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!);
+  }
+  return names;
+}
