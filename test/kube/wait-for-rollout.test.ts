@@ -1,0 +1,125 @@
+import type * as k8s from "@kubernetes/client-node";
+import { expect } from "chai";
+import { ExitCode } from "../../pipeline-lib/src/errors.js";
+import { applyObjects } from "../../pipeline-lib/src/kube/apply.js";
+import { RolloutFailure, waitForRollout } from "../../pipeline-lib/src/kube/wait-for-rollout.js";
+import { MemoryReporter } from "../../pipeline-lib/src/output/reporter.js";
+import { rejection } from "../support/rejection.js";
+import {
+  createTestNamespace,
+  deleteNamespace,
+  deploymentManifest,
+  kubeTestCluster,
+  type DeploymentShape,
+} from "./kube-test-support.js";
+
+describe("kube waitForRollout: kubectl rollout status semantics, failing fast @slow", function () {
+  this.timeout(60_000);
+  let kubeConfig: k8s.KubeConfig;
+  let namespace = "";
+
+  before(async function () {
+    this.timeout(60 * 60_000);
+    kubeConfig = (await kubeTestCluster()).kubeConfig;
+    namespace = await createTestNamespace(kubeConfig, "kube-rollout");
+  });
+
+  after(async function () {
+    await deleteNamespace(kubeConfig, namespace);
+  });
+
+  async function deploy(shape: Omit<DeploymentShape, "namespace">) {
+    await applyObjects(kubeConfig, [deploymentManifest({ namespace, ...shape })]);
+  }
+
+  it("resolves once every replica of the new revision is available, printing progress", async function () {
+    await deploy({ name: "good", replicas: 2 });
+    const reporter = new MemoryReporter();
+    const status = await waitForRollout(kubeConfig, {
+      namespace,
+      name: "good",
+      timeoutMs: 45_000,
+      reporter,
+    });
+    expect(status).to.deep.include({
+      state: "complete",
+      desired: 2,
+      updated: 2,
+      available: 2,
+      revision: 1,
+    });
+    expect(reporter.lines.at(-1)).to.match(
+      /^Deployment kube-rollout-\w+\/good: rolled out revision 1: 2\/2 updated, 2 ready, 2 available$/,
+    );
+    // One line per change, not one per poll.
+    const distinct = new Set(reporter.lines);
+    expect(reporter.lines.length).to.be.lessThan(distinct.size + 3);
+  });
+
+  it("fails fast when a pod of the new revision crash-loops, with the reason and its last log lines", async function () {
+    await deploy({ name: "crashing", mode: "crash" });
+    const started = Date.now();
+    const error = await rejection(
+      waitForRollout(kubeConfig, {
+        namespace,
+        name: "crashing",
+        timeoutMs: 50_000,
+        reporter: new MemoryReporter(),
+      }),
+    );
+    expect(Date.now() - started).to.be.lessThan(30_000);
+    expect(error).to.be.instanceOf(RolloutFailure);
+    const failure = error as RolloutFailure;
+    expect(failure.exitCode).to.equal(ExitCode.StageFailed);
+    expect(failure.reason).to.equal("CrashLoopBackOff");
+    expect(failure.pod).to.match(/^crashing-/);
+    expect(failure.container).to.equal("app");
+    expect(failure.logTail).to.deep.equal([
+      "starting in mode crash",
+      "reading configuration",
+      "fatal: DATABASE_URL is not set",
+    ]);
+    expect(failure.message).to.contain(`Deployment ${namespace}/crashing failed to roll out: pod`);
+    expect(failure.message).to.contain("container app is CrashLoopBackOff");
+    expect(failure.message).to.contain("last run exited with code 3");
+    expect(failure.message).to.contain("(previous instance):\n");
+    expect(failure.message).to.contain("  | fatal: DATABASE_URL is not set");
+  });
+
+  it("gives up after the timeout on a pod that never becomes ready, naming it with its logs and probe failure", async function () {
+    await deploy({ name: "unready", mode: "unready" });
+    const reporter = new MemoryReporter();
+    const error = await rejection(
+      waitForRollout(kubeConfig, { namespace, name: "unready", timeoutMs: 8_000, reporter }),
+    );
+    expect(error).to.be.instanceOf(RolloutFailure);
+    const failure = error as RolloutFailure;
+    expect(failure.reason).to.equal("Timeout");
+    expect(failure.pod).to.match(/^unready-/);
+    expect(failure.logTail).to.deep.equal(["starting in mode unready", "listening on 8080"]);
+    expect(failure.message).to.match(
+      /^Deployment kube-rollout-\w+\/unready did not roll out within 8s: 1\/1 updated, 0 ready, 0 available; waiting for pod unready-\S+ to become ready/,
+    );
+    expect(failure.message).to.match(
+      /Readiness probe failed: HTTP probe failed with statuscode: 503/,
+    );
+    expect(reporter.lines.join("\n")).to.match(/waiting for pod unready-\S+ to become ready/);
+  });
+
+  it("stops waiting when its signal aborts", async function () {
+    const controller = new AbortController();
+    const waiting = waitForRollout(kubeConfig, {
+      namespace,
+      name: "unready",
+      timeoutMs: 30_000,
+      reporter: new MemoryReporter(),
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(new Error("build aborted")), 500);
+    const error = await rejection(waiting);
+    expect(error.message).to.equal(
+      `stopped waiting for the rollout of Deployment ${namespace}/unready`,
+    );
+    expect((error.cause as Error).message).to.equal("build aborted");
+  });
+});
