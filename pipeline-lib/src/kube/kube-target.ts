@@ -1,0 +1,196 @@
+import { existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { UsageError } from "../errors.js";
+import { KubeApiError, toKubeApiError } from "./kube-api-error.js";
+import { requestOptions } from "./kube-json-client.js";
+
+/** The cluster a command talks to: a loaded kubeconfig, switched to one context. */
+export interface KubeTarget {
+  readonly kubeConfig: k8s.KubeConfig;
+  readonly context: string;
+  /** The API server's URL, for messages. */
+  readonly server: string;
+}
+
+export interface LoadKubeTargetOptions {
+  /** A kubeconfig file (`--kubeconfig`); otherwise KUBECONFIG, ~/.kube/config, then in-cluster. */
+  kubeconfig?: string;
+  /** A context of that kubeconfig (`--context`); otherwise its current context. */
+  context?: string;
+  env: NodeJS.ProcessEnv;
+}
+
+const SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+const HOW_TO_GET_ONE =
+  "pass --kubeconfig <file> or set KUBECONFIG (for EKS: aws eks update-kubeconfig --name <cluster>)";
+
+/**
+ * Loads the kubeconfig the way kubectl finds it: an explicit file, then the
+ * files of KUBECONFIG (missing ones ignored, the first current-context wins),
+ * then ~/.kube/config, then the pod's service account when running in a
+ * cluster. Users with an `exec` section (EKS's `aws eks get-token`) are run by
+ * client-node when a request needs a token, so nothing here runs them.
+ */
+export function loadKubeTarget(options: LoadKubeTargetOptions): KubeTarget {
+  const kubeConfig = loadKubeConfig(options);
+  const context = options.context ?? kubeConfig.getCurrentContext();
+  const known = kubeConfig.getContexts().map((c) => c.name);
+  if (!context) {
+    throw new UsageError(
+      `the kubeconfig sets no current-context; pass --context with one of: ${known.join(", ") || "none"}`,
+    );
+  }
+  if (!kubeConfig.getContextObject(context)) {
+    throw new UsageError(
+      `context ${context} is not in the kubeconfig; known contexts: ${known.join(", ") || "none"}`,
+    );
+  }
+  kubeConfig.setCurrentContext(context);
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster?.server) {
+    const name = kubeConfig.getContextObject(context)?.cluster;
+    throw new UsageError(
+      `context ${context} names cluster ${name}, which the kubeconfig does not define (or gives no server)`,
+    );
+  }
+  return { kubeConfig, context, server: cluster.server };
+}
+
+function loadKubeConfig({ kubeconfig, env }: LoadKubeTargetOptions): k8s.KubeConfig {
+  if (kubeconfig) {
+    if (!existsSync(kubeconfig)) {
+      throw new UsageError(`kubeconfig ${kubeconfig} does not exist; ${HOW_TO_GET_ONE}`);
+    }
+    return fromFiles([kubeconfig]);
+  }
+  if (env.KUBECONFIG) {
+    const files = env.KUBECONFIG.split(path.delimiter).filter(Boolean);
+    const existing = files.filter((file) => existsSync(file));
+    if (existing.length === 0) {
+      throw new UsageError(
+        `KUBECONFIG=${env.KUBECONFIG} names no file that exists; ` +
+          `point it at a kubeconfig, or unset it to use ~/.kube/config`,
+      );
+    }
+    return fromFiles(existing);
+  }
+  const home = env.HOME || os.homedir();
+  const homeConfig = path.join(home, ".kube", "config");
+  if (existsSync(homeConfig)) return fromFiles([homeConfig]);
+  if (env.KUBERNETES_SERVICE_HOST && existsSync(SERVICE_ACCOUNT_TOKEN)) {
+    // A Jenkins agent running as a pod: its service account is the identity.
+    const kubeConfig = new k8s.KubeConfig();
+    kubeConfig.loadFromCluster();
+    return kubeConfig;
+  }
+  throw new UsageError(
+    `no kubeconfig: ${homeConfig} does not exist, KUBECONFIG is not set and this is not a pod ` +
+      `in a cluster; ${HOW_TO_GET_ONE}`,
+  );
+}
+
+function fromFiles(files: string[]): k8s.KubeConfig {
+  const merged = new k8s.KubeConfig();
+  files.forEach((file, index) => {
+    try {
+      if (index === 0) merged.loadFromFile(file);
+      else {
+        const next = new k8s.KubeConfig();
+        next.loadFromFile(file);
+        merged.mergeConfig(next, true);
+      }
+    } catch (cause) {
+      throw new UsageError(`cannot load kubeconfig ${file}: ${messageOf(cause)}`, { cause });
+    }
+  });
+  return merged;
+}
+
+export interface ApiServerInfo {
+  /** The server's version, e.g. v1.34.4. */
+  version: string;
+  /** Who the credentials authenticate as, when the server says (SelfSubjectReview, 1.28+). */
+  user?: string;
+}
+
+/**
+ * Proves the API server answers and accepts the credentials before anything
+ * is changed: the version, then who we are. Fails with a UsageError (exit 2,
+ * nothing changed) that names the server and what went wrong.
+ */
+export async function assertApiReachable(
+  target: KubeTarget,
+  { timeoutMs = 10_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<ApiServerInfo> {
+  const where = `the Kubernetes API server ${target.server} (context ${target.context})`;
+  const options = requestOptions(signal, timeoutMs);
+  let version: string;
+  try {
+    const code = await target.kubeConfig.makeApiClient(k8s.VersionApi).getCode(options);
+    version = code.gitVersion;
+  } catch (error) {
+    throw unreachable(where, error, timeoutMs);
+  }
+  try {
+    const review = await target.kubeConfig
+      .makeApiClient(k8s.AuthenticationV1Api)
+      .createSelfSubjectReview(
+        { body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } },
+        options,
+      );
+    return { version, user: review.status?.userInfo?.username };
+  } catch (error) {
+    const converted = toKubeApiError(error);
+    // An older server, or a role that may not ask: the version call already proved the rest.
+    if (converted instanceof KubeApiError && [403, 404].includes(converted.code)) {
+      return { version };
+    }
+    throw unreachable(where, error, timeoutMs);
+  }
+}
+
+function unreachable(where: string, error: unknown, timeoutMs: number): UsageError {
+  const cause = toKubeApiError(error);
+  if (cause instanceof KubeApiError) {
+    const hint =
+      cause.code === 401
+        ? "; the credentials were refused: refresh them (for EKS: aws sso login, or check AWS_PROFILE)"
+        : cause.code === 403
+          ? "; the credentials are valid but may not do this"
+          : "";
+    return new UsageError(`${where} answered HTTP ${cause.code}: ${cause.message}${hint}`, {
+      cause,
+    });
+  }
+  if (isTimeout(error)) {
+    return new UsageError(
+      `${where} did not answer within ${timeoutMs} ms; check the server address and that this machine can reach it (VPN, security group)`,
+      { cause: error },
+    );
+  }
+  return new UsageError(`cannot reach ${where}: ${networkReason(error)}`, { cause: error });
+}
+
+function isTimeout(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e.name === "TimeoutError") return true;
+  }
+  return false;
+}
+
+/** The innermost useful words of a network error: fetch wraps the socket's error as its cause. */
+function networkReason(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e instanceof Error && parts.length < 4; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const text = code && !e.message.includes(code) ? `${e.message} (${code})` : e.message;
+    if (!parts.some((p) => p.includes(text))) parts.push(text);
+  }
+  return parts.join(": ") || String(error);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
