@@ -7,6 +7,7 @@ import {
   startRegistryServer,
   type StartedRegistryServer,
 } from "../pipeline-lib/src/test-support/registry-server.js";
+import { baseImages } from "./support/base-images.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
@@ -59,6 +60,8 @@ describe("pipeline build && pipeline test && pipeline push, through the bin @slo
     await access(path.join(ROOT, "pipeline-lib/dist/main.js")).catch(() => {
       throw new Error("pipeline-lib is not built; run `npm run build` (npm test does)");
     });
+    // Sets NODE_IMAGE and REDIS_IMAGE, which the config passes on, when npm test has not.
+    await baseImages();
     registry = await startRegistryServer();
     work = await snapshotRepository(await mkdtemp(path.join(os.tmpdir(), "pipeline-flow-")));
     env = {

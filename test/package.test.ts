@@ -55,6 +55,25 @@ describe("package manifests", () => {
   }
 });
 
+describe("package boundaries", () => {
+  for (const workspace of ["pipeline-lib", "service"]) {
+    it(`${workspace}: nothing in src/ imports from outside the package`, async () => {
+      const home = path.join(ROOT, workspace);
+      const outside: string[] = [];
+      for (const file of await sourceFiles(path.join(home, "src"))) {
+        for (const specifier of importSpecifiers(await readFile(file, "utf8"))) {
+          if (!specifier.startsWith(".")) continue;
+          const target = path.resolve(path.dirname(file), specifier);
+          if (path.relative(home, target).startsWith("..")) {
+            outside.push(`${path.relative(ROOT, file)} imports ${specifier}`);
+          }
+        }
+      }
+      expect(outside).to.deep.equal([]);
+    });
+  }
+});
+
 describe("pipeline-lib package, installed from its tarball @slow", function () {
   this.timeout(180_000);
   let dir: string;
@@ -201,11 +220,15 @@ async function sourceFiles(dir: string, extension = ".ts"): Promise<string[]> {
 const IMPORT =
   /^\s*(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']|^\s*import\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/gm;
 
+/** Everything a module imports (static, dynamic and re-exports), as written. */
+function importSpecifiers(source: string): string[] {
+  return [...source.matchAll(IMPORT)].map((match) => match[1] ?? match[2] ?? match[3] ?? "");
+}
+
 /** The packages a module imports, without node: built-ins and relative paths. */
 function importedPackages(source: string): Set<string> {
   const names = new Set<string>();
-  for (const match of source.matchAll(IMPORT)) {
-    const specifier = match[1] ?? match[2] ?? match[3] ?? "";
+  for (const specifier of importSpecifiers(source)) {
     if (/^(\.|node:)/.test(specifier)) continue;
     const parts = specifier.split("/");
     names.add(specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!);

@@ -13,7 +13,7 @@ import {
   type StartedNetwork,
   type StartedTestContainer,
 } from "testcontainers";
-import { NODE_IMAGE, REDIS_IMAGE } from "./test-support/images.js";
+import { baseImages } from "./test-support/base-images.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -55,16 +55,17 @@ describe("service image @slow", function () {
   let base = "";
 
   before(async () => {
+    const images = await baseImages();
     const context = await prepareContext();
     try {
       await GenericContainer.fromDockerfile(context, "service/Dockerfile")
-        .withBuildArgs({ NODE_IMAGE, ...build })
+        .withBuildArgs({ NODE_IMAGE: images.node, ...build })
         .build(image, { deleteOnExit: false });
     } finally {
       await rm(context, { recursive: true, force: true });
     }
     network = await new Network().start();
-    redis = await new RedisContainer(REDIS_IMAGE)
+    redis = await new RedisContainer(images.redis)
       .withNetwork(network)
       .withNetworkAliases("redis")
       .start();

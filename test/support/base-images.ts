@@ -1,30 +1,72 @@
-import { execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import path from "node:path";
 
+/** The Node.js image tests build on and the Redis image they run beside. */
+export interface BaseImages {
+  readonly node: string;
+  readonly redis: string;
+}
+
+const SCRIPT = "infra/images/build-local-images.sh";
+let resolving: Promise<BaseImages> | undefined;
+
 /**
- * The base images every test builds on or runs beside. `npm test` exports
- * NODE_IMAGE and REDIS_IMAGE; a test file run on its own asks
- * infra/images/build-local-images.sh, which picks an official image already in
- * the engine or builds a local stand-in. Either way no test ever pulls, so no
- * test depends on reaching a registry.
+ * @deprecated Call `baseImages()` in a `before` hook instead. For the test
+ * files that still read these at import: only what the environment says then
+ * (`npm test` exports both), and "" otherwise, until `baseImages()` resolves.
  */
-function resolveBaseImages(): { node: string; redis: string } {
+export let NODE_IMAGE = process.env.NODE_IMAGE ?? "";
+/** @deprecated See NODE_IMAGE. */
+export let REDIS_IMAGE = process.env.REDIS_IMAGE ?? "";
+
+/**
+ * Resolved on the first call, so call it in a `before` hook, never at import:
+ * `npm run test:fast` loads every test file and must not reach for Docker.
+ * NODE_IMAGE and REDIS_IMAGE win (`npm test` exports them); without them the
+ * repository's build-local-images.sh picks an official image already in the
+ * engine or builds a local stand-in. Either way no test ever pulls.
+ */
+export function baseImages(): Promise<BaseImages> {
+  return (resolving ??= resolveBaseImages());
+}
+
+async function resolveBaseImages(): Promise<BaseImages> {
   if (!process.env.NODE_IMAGE || !process.env.REDIS_IMAGE) {
-    const script = path.resolve(import.meta.dirname, "../../infra/images/build-local-images.sh");
-    const exports = execFileSync("bash", [script, "--env"], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-    });
+    const exports = await runScript(findScript());
     for (const match of exports.matchAll(/^export (NODE_IMAGE|REDIS_IMAGE)=(\S+)$/gm)) {
       // Child processes (the CLI under test, the server) see the same choice.
-      process.env[match[1]!] ??= match[2]!;
+      process.env[match[1]!] ||= match[2]!;
     }
   }
   const node = process.env.NODE_IMAGE;
   const redis = process.env.REDIS_IMAGE;
-  if (!node || !redis)
-    throw new Error("build-local-images.sh --env named no NODE_IMAGE / REDIS_IMAGE");
+  if (!node || !redis) throw new Error(`${SCRIPT} --env named no NODE_IMAGE / REDIS_IMAGE`);
+  NODE_IMAGE = node;
+  REDIS_IMAGE = redis;
   return { node, redis };
 }
 
-export const { node: NODE_IMAGE, redis: REDIS_IMAGE } = resolveBaseImages();
+/** The script of the repository this package sits in. */
+function findScript(): string {
+  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
+    const script = path.join(dir, SCRIPT);
+    if (existsSync(script)) return script;
+    if (path.dirname(dir) === dir) {
+      throw new Error(`set NODE_IMAGE and REDIS_IMAGE: no ${SCRIPT} above ${import.meta.dirname}`);
+    }
+  }
+}
+
+function runScript(script: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // Its progress goes to our stderr: a first run builds images for minutes.
+    const child = spawn("bash", [script, "--env"], { stdio: ["ignore", "pipe", "inherit"] });
+    let stdout = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.once("error", reject);
+    child.once("close", (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`${script} --env exited with ${code}`)),
+    );
+  });
+}

@@ -1,13 +1,13 @@
 import { expect } from "chai";
 import Docker from "dockerode";
-import { NODE_IMAGE } from "../../../test/support/base-images.js";
 import { readArtifact } from "../artifact/build-artifact.js";
 import { StageError, ConfigError } from "../errors.js";
 import { DockerImageBuilder } from "../image/image-builder.js";
+import { baseImages } from "../test-support/base-images.js";
 import { testContext } from "../test-support/command-context.js";
 import { GitFixture } from "../test-support/git-fixture.js";
 import { build, type BuildOptions } from "./build.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const docker = new Docker();
 const options: BuildOptions = { artifact: "build.json", reuse: false, buildArgs: {} };
@@ -113,7 +113,7 @@ describe("pipeline build @slow", function () {
 
   it("exits 1 and names the failing step and the daemon's message", async () => {
     await using repo = await GitFixture.create({
-      Dockerfile: `FROM ${NODE_IMAGE}\nRUN echo preparing\nRUN echo about to fail && false\nRUN echo never\n`,
+      Dockerfile: `FROM ${(await baseImages()).node}\nRUN echo preparing\nRUN echo about to fail && false\nRUN echo never\n`,
     });
     const repository = uniqueRepository();
     repositories.push(repository);

@@ -5,17 +5,14 @@ import path from "node:path";
 import { expect } from "chai";
 import { ExitCode, StageError, UsageError } from "../errors.js";
 import { ImagePusher } from "../registry/image-pusher.js";
-import {
-  everythingSaid,
-  registryTestContext,
-} from "../registry/test-support/registry-test-context.js";
-import { buildTestImage, type TestImage } from "../registry/test-support/test-image.js";
+import { everythingSaid, registryTestContext } from "../test-support/registry-test-context.js";
+import { buildTestImage, type TestImage } from "../test-support/test-image.js";
 import {
   startRegistryServer,
   type StartedRegistryServer,
 } from "../test-support/registry-server.js";
 import { promote, type PromoteOptions } from "./promote.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const GOOD_DIGEST = `sha256:${"0".repeat(64)}`;

@@ -7,17 +7,14 @@ import Docker from "dockerode";
 import { readArtifact, writeArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
 import { ConfigError, describeError, ExitCode, StageError } from "../errors.js";
 import { ImagePusher } from "../registry/image-pusher.js";
-import {
-  everythingSaid,
-  registryTestContext,
-} from "../registry/test-support/registry-test-context.js";
-import { buildTestImage, type TestImage } from "../registry/test-support/test-image.js";
+import { everythingSaid, registryTestContext } from "../test-support/registry-test-context.js";
+import { buildTestImage, type TestImage } from "../test-support/test-image.js";
 import {
   startRegistryServer,
   type StartedRegistryServer,
 } from "../test-support/registry-server.js";
 import { push } from "./push.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const ACCEPT = [
   "application/vnd.docker.distribution.manifest.v2+json",

@@ -6,7 +6,7 @@ import { StageError, UsageError } from "../errors.js";
 import type { StageDefinition } from "../stages/stage-definitions.js";
 import { testContext } from "../test-support/command-context.js";
 import { run, type RunOptions } from "./run.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const CONFIG = "app:\n  name: app\nimage:\n  repository: 127.0.0.1:5000/app\n";
 

@@ -2,29 +2,26 @@ import { expect } from "chai";
 import Docker from "dockerode";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { NODE_IMAGE, REDIS_IMAGE } from "../../../test/support/base-images.js";
 import { ConfigError, StageError } from "../errors.js";
 import { packContext } from "../image/build-context.js";
 import { DockerImageBuilder } from "../image/image-builder.js";
+import { baseImages } from "../test-support/base-images.js";
 import { testContext } from "../test-support/command-context.js";
 import { GitFixture } from "../test-support/git-fixture.js";
 import { build } from "./build.js";
 import { test as runTest } from "./test.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
-const env = {
-  NODE_IMAGE,
-  REDIS_IMAGE,
-  PIPELINE_EXTRA_CA_FILE: process.env.PIPELINE_EXTRA_CA_FILE ?? "",
-};
+/** NODE_IMAGE and REDIS_IMAGE are added in `before`. */
+const env: NodeJS.ProcessEnv = { PIPELINE_EXTRA_CA_FILE: process.env.PIPELINE_EXTRA_CA_FILE ?? "" };
 const docker = new Docker();
 
 /** An image that answers 200 with an empty body everywhere: up, but not our service. */
 async function buildImpostor(): Promise<string> {
   const server = "require('http').createServer((q,s)=>{s.end()}).listen(+process.env.PORT||3000)";
   await using repo = await GitFixture.create({
-    Dockerfile: `FROM ${NODE_IMAGE}\nCMD ["node", "-e", "${server}"]\n`,
+    Dockerfile: `FROM ${env.NODE_IMAGE}\nCMD ["node", "-e", "${server}"]\n`,
   });
   const tag = `pipeline-test-impostor:${process.pid}`;
   await new DockerImageBuilder(docker).build({
@@ -41,6 +38,10 @@ async function buildImpostor(): Promise<string> {
 describe("pipeline test @slow", function () {
   this.timeout(300_000);
   const cleanup: string[] = [];
+  before(async () => {
+    const { node, redis } = await baseImages();
+    Object.assign(env, { NODE_IMAGE: node, REDIS_IMAGE: redis });
+  });
   after(async () => {
     for (const image of cleanup)
       await docker

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { ConfigError } from "../errors.js";
 import { loadConfig, parseConfig } from "./load-config.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const FILE = "/repo/pipeline.config.yaml";
 const minimal = `app:

@@ -1,11 +1,11 @@
 import { ECRClient, GetAuthorizationTokenCommand } from "@aws-sdk/client-ecr";
 import { expect } from "chai";
-import { ECR_HOST as HOST, ECR_TARGET as TARGET, useEcrMock } from "./test-support/ecr-mock.js";
+import { ECR_HOST as HOST, ECR_TARGET as TARGET, useEcrMock } from "../test-support/ecr-mock.js";
 import { ConfigError, StageError } from "../errors.js";
 import { EcrAuthProvider } from "./ecr-auth-provider.js";
 import { resolveEcrTarget, type EcrTarget } from "./ecr-target.js";
 import { parseRepository } from "./image-reference.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const PASSWORD = "eyJwYXlsb2FkIjoiVG9wU2VjcmV0RWNyUGFzc3dvcmQifQ";
 

@@ -6,12 +6,12 @@ import {
   RepositoryNotFoundException,
 } from "@aws-sdk/client-ecr";
 import { expect } from "chai";
-import { ECR_HOST as HOST, ECR_TARGET as TARGET, useEcrMock } from "./test-support/ecr-mock.js";
+import { ECR_HOST as HOST, ECR_TARGET as TARGET, useEcrMock } from "../test-support/ecr-mock.js";
 import { ConfigError, StageError } from "../errors.js";
 import { createImageRegistry } from "./create-image-registry.js";
 import { EcrRegistry } from "./ecr-registry.js";
 import { RegistryV2Client } from "./registry-v2-client.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { rejection } from "../test-support/rejection.js";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const OLD = `sha256:${"b".repeat(64)}`;

@@ -5,8 +5,8 @@ import { parseRepository } from "./image-reference.js";
 import { NoAuthProvider } from "./no-auth-provider.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";
 import { parseChallenge, RegistryV2Client, type Fetch } from "./registry-v2-client.js";
-import { FakeRegistry, sha256 } from "./test-support/fake-registry.js";
-import { rejection } from "../../../test/support/rejection.js";
+import { FakeRegistry, sha256 } from "../test-support/fake-registry.js";
+import { rejection } from "../test-support/rejection.js";
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { freePort } from "../../../test/support/free-port.js";
+import { freePort } from "./free-port.js";
 
 /** A running Distribution registry on loopback with htpasswd auth, for tests. */
 export interface StartedRegistryServer extends AsyncDisposable {

@@ -1,11 +1,11 @@
 import { RedisContainer, type StartedRedisContainer } from "@testcontainers/redis";
 import Docker from "dockerode";
 import { GenericContainer, Wait, type StartedTestContainer } from "testcontainers";
-import { REDIS_IMAGE } from "./images.js";
-import { freePort } from "../../../test/support/free-port.js";
+import { baseImages } from "./base-images.js";
+import { freePort } from "./free-port.js";
 
-export function startRedis(): Promise<StartedRedisContainer> {
-  return new RedisContainer(REDIS_IMAGE).start();
+export async function startRedis(): Promise<StartedRedisContainer> {
+  return new RedisContainer((await baseImages()).redis).start();
 }
 
 export interface StoppableRedis {
@@ -27,7 +27,7 @@ export interface StoppableRedis {
  */
 export async function startStoppableRedis(docker = new Docker()): Promise<StoppableRedis> {
   const port = await freePort();
-  const container = await new GenericContainer(REDIS_IMAGE)
+  const container = await new GenericContainer((await baseImages()).redis)
     .withExposedPorts({ container: 6379, host: port })
     .withWaitStrategy(Wait.forLogMessage("Ready to accept connections"))
     .start();

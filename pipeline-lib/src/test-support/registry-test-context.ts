@@ -1,8 +1,8 @@
 import path from "node:path";
-import { parseConfig } from "../../config/load-config.js";
-import type { PipelineConfig } from "../../config/schema.js";
-import type { CommandContext } from "../../commands/context.js";
-import { MemoryReporter } from "../../output/reporter.js";
+import { parseConfig } from "../config/load-config.js";
+import type { PipelineConfig } from "../config/schema.js";
+import type { CommandContext } from "../commands/context.js";
+import { MemoryReporter } from "../output/reporter.js";
 
 /** Keeps progress and detail apart as well, to check what a user sees without --verbose. */
 export class RecordingReporter extends MemoryReporter {

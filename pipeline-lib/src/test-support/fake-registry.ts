@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Fetch } from "../registry-v2-client.js";
+import type { Fetch } from "../registry/registry-v2-client.js";
 
 export interface FakeRegistryOptions {
   /** `basic` like Distribution with htpasswd; `bearer` like Docker Hub's token service. */

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Docker from "dockerode";
-import { NODE_IMAGE } from "../../../../test/support/base-images.js";
+import { baseImages } from "./base-images.js";
 
 /** A freshly built local image, tagged under a repository, for push tests. */
 export interface TestImage extends AsyncDisposable {
@@ -22,7 +22,7 @@ export async function buildTestImage(
   tags: readonly string[],
   docker: Docker = new Docker(),
 ): Promise<TestImage> {
-  const base = NODE_IMAGE;
+  const base = (await baseImages()).node;
   const run = randomUUID();
   const dir = await mkdtemp(path.join(tmpdir(), "pipeline-test-image-"));
   try {

@@ -5,7 +5,7 @@ import {
   type ServiceOutputTypes,
 } from "@aws-sdk/client-ecr";
 import { mockClient, type AwsStub } from "aws-sdk-client-mock";
-import type { EcrTarget } from "../ecr-target.js";
+import type { EcrTarget } from "../registry/ecr-target.js";
 
 export const ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
 export const ECR_TARGET: EcrTarget = {
