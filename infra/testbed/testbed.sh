@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes for tests, built offline from the official Go
 # modules: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet and kube-proxy, on its own containerd with Debian's runc and CNI
-# plugins. See README.md beside this file.
+# kubelet, kube-proxy and kubectl, on its own containerd with Debian's runc and
+# CNI plugins. See README.md beside this file.
 #
-# Usage: testbed.sh up | down | status | kubeconfig | load-image <ref> | trust-registry <host:port>
+# Usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
 #
 #   up               builds what is missing (once, cached by version), starts every
 #                    component in the background, waits until the node is Ready and
@@ -13,6 +13,8 @@
 #                    network leftovers; the certificates and the build cache stay.
 #   status           state of each component, node readiness, logs folder, kubeconfig.
 #   kubeconfig       prints the admin kubeconfig path.
+#   kubectl ARGS...  runs the testbed's kubectl as cluster admin, e.g.
+#                    `testbed.sh kubectl -n test get pods`.
 #   load-image REF   copies an image from the Docker Engine into the testbed's
 #                    containerd (namespace k8s.io), for imagePullPolicy: IfNotPresent.
 #   trust-registry HOST:PORT
@@ -59,7 +61,7 @@ PV_COUNT=6
 BIN=$PIPELINE_CACHE/testbed/k8s-$K8S_VERSION/bin
 ETCD_BIN=$PIPELINE_CACHE/testbed/etcd-$ETCD_VERSION/bin
 PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
-K8S_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet)
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
 # Start order; `down` stops them in reverse.
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
@@ -129,12 +131,18 @@ apply() {
 # ---------------------------------------------------------------------------
 # Build: everything lands in $PIPELINE_CACHE, keyed by version.
 
-go_build() { # NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...
-  local name=$1 dir=$2 out=$3 ldflags=$4
-  shift 4
+need_go() { # WHAT
   # The official tarball's place, for shells whose PATH lacks it (sudo, CI runners).
   command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || PATH="$PATH:/usr/local/go/bin"
-  command -v go >/dev/null || die "building $name needs Go >= 1.24 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
+  command -v go >/dev/null || die "$1 needs Go >= 1.24 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
+}
+
+# go_build NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...: builds the packages'
+# binaries and moves them into OUTDIR, beside the ones already there.
+go_build() {
+  local name=$1 dir=$2 out=$3 ldflags=$4
+  shift 4
+  need_go "building $name"
   local tmp="$out.tmp" buildlog="$PIPELINE_CACHE/testbed/build-$name.log"
   rm -rf "$tmp" && mkdir -p "$tmp"
   log "building $name from the Go module proxy (a cold build takes several minutes; log: $buildlog)"
@@ -150,14 +158,21 @@ go_build() { # NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...
     tail -n 30 "$buildlog" >&2
     die "building $name failed; full log: $buildlog"
   fi
-  rm -rf "$out" && mv "$tmp" "$out"
+  mkdir -p "$out"
+  local f
+  for f in "$tmp"/*; do mv -f "$f" "$out/"; done
+  rm -rf "$tmp"
   log "built $name in $((SECONDS - t0))s"
 }
 
+# Builds the Kubernetes binaries that are missing, and only those: a cache that
+# predates kubectl gets just kubectl.
 build_k8s() {
-  local c need_build=false
-  for c in "${K8S_COMPONENTS[@]}"; do [[ -x $BIN/$c ]] || need_build=true; done
-  $need_build || return 0
+  local c missing=()
+  for c in "${K8S_BINARIES[@]}"; do [[ -x $BIN/$c ]] || missing+=("$c"); done
+  ((${#missing[@]} > 0)) || return 0
+  local name=kubernetes-$K8S_VERSION
+  ((${#missing[@]} == ${#K8S_BINARIES[@]})) || name="$(IFS=+ && echo "${missing[*]}")-$K8S_VERSION"
   local v=${K8S_VERSION#v} pkgs=()
   local minor=${v#*.}
   minor=${minor%%.*}
@@ -165,8 +180,8 @@ build_k8s() {
   local ldflags="-s -w -X $x.gitVersion=$K8S_VERSION -X $x.gitMajor=1 -X $x.gitMinor=$minor"
   ldflags+=" -X $x.gitTreeState=clean -X $x.buildDate=$(date -u +%FT%TZ)"
   ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  for c in "${K8S_COMPONENTS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  go_build "kubernetes-$K8S_VERSION" "$here/k8s" "$BIN" "$ldflags" "${pkgs[@]}"
+  for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  go_build "$name" "$here/k8s" "$BIN" "$ldflags" "${pkgs[@]}"
 }
 
 build_etcd() {
@@ -561,7 +576,8 @@ cmd_up() {
   start_control_plane
   start_node
   ensure_storage
-  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, logs in $LOGS"
+  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, logs in $LOGS;" \
+    "see what a deploy did with: bash $(self) kubectl -n test get all,pvc,events"
   echo "$KUBECONFIG_ADMIN"
 }
 
@@ -721,6 +737,17 @@ EOF
   log "pods may now pull from http://$hostport (containerd reads $CERTS_D/$hostport/hosts.toml on each pull)"
 }
 
+# kubectl as cluster admin. Its discovery cache goes to the testbed's state
+# folder rather than ~/.kube.
+cmd_kubectl() {
+  [[ -x $BIN/kubectl ]] || die "kubectl is not built yet; 'testbed.sh up' builds it with the cluster" 2
+  [[ -r $PKI/admin.key ]] || die "cannot read the admin key $PKI/admin.key; run as root after 'testbed.sh up'" 2
+  KUBECONFIG=$KUBECONFIG_ADMIN KUBECACHEDIR=$STATE/kubectl-cache exec "$BIN/kubectl" "$@"
+}
+
+# This script's path as the user may type it: relative when under the working directory.
+self() { local s=$here/testbed.sh; echo "${s#"$PWD"/}"; }
+
 # One up or down at a time (two test processes may call up together).
 serialize() {
   exec 9>/run/pipeline-testbed.lock
@@ -732,7 +759,8 @@ case "${1:-}" in
   down) serialize && cmd_down ;;
   status) cmd_status ;;
   kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
+  kubectl) shift && cmd_kubectl "$@" ;;
   load-image) cmd_load_image "${2:-}" ;;
   trust-registry) cmd_trust_registry "${2:-}" ;;
-  *) die "usage: testbed.sh up | down | status | kubeconfig | load-image <ref> | trust-registry <host:port>" 2 ;;
+  *) die "usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>" 2 ;;
 esac
