@@ -260,159 +260,47 @@ make_pki() {
   fi
 }
 
-# put FILE: writes stdin to FILE only when it differs, so that a second `up`
-# leaves running components alone (kube-proxy exits when its config changes).
-put() {
-  local tmp="$1.tmp"
-  cat >"$tmp"
-  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+# The variables that templates/*.tmpl may name, as ${NAME}. Nothing else in a
+# template is expanded, so a `$` in its content is safe.
+TEMPLATE_VARS=(APISERVER_PORT BRIDGE_IF CERTS_D CNI_NET CONF CONTAINERD_SOCK DATA NODE_IP NODE_NAME
+  PAUSE_IMAGE PKI POD_CIDR RUNDIR)
+
+# render TEMPLATE [NAME...]: templates/TEMPLATE with ${NAME} replaced for each
+# name of TEMPLATE_VARS and each extra NAME (a local of the caller). A
+# placeholder that is not in the list stops the script.
+render() {
+  local file=$here/templates/$1 text name
+  shift
+  text=$(<"$file")
+  for name in "${TEMPLATE_VARS[@]}" "$@"; do text=${text//"\${$name}"/"${!name}"}; done
+  if [[ $text =~ \$\{[A-Za-z_][A-Za-z0-9_]*\} ]]; then
+    die "$file: ${BASH_REMATCH[0]} is not a variable that render() was given"
+  fi
+  printf '%s\n' "$text"
 }
 
-kubeconfig() { # FILE CERT_NAME
-  put "$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-  - name: pipeline-testbed
-    cluster:
-      server: https://127.0.0.1:$APISERVER_PORT
-      certificate-authority: $PKI/ca.crt
-users:
-  - name: $2
-    user:
-      client-certificate: $PKI/$2.crt
-      client-key: $PKI/$2.key
-contexts:
-  - name: pipeline-testbed
-    context:
-      cluster: pipeline-testbed
-      user: $2
-current-context: pipeline-testbed
-EOF
+# put FILE TEMPLATE [NAME...]: renders the template into FILE, rewriting FILE
+# only when it differs, so that a second `up` leaves running components alone
+# (kube-proxy exits when its config changes).
+put() {
+  local file=$1 text
+  shift
+  text=$(render "$@")
+  printf '%s\n' "$text" >"$file.tmp"
+  if cmp -s "$file.tmp" "$file"; then rm -f "$file.tmp"; else mv "$file.tmp" "$file"; fi
 }
 
 write_config() {
   mkdir -p "$CONF" "$CONF/cni" "$CERTS_D"
-  kubeconfig "$KUBECONFIG_ADMIN" admin
-  local c
-  for c in kubelet controller-manager scheduler kube-proxy; do kubeconfig "$CONF/$c.kubeconfig" "$c"; done
-
-  put "$CONF/containerd.toml" <<EOF
-# The testbed's own containerd: its socket, root and state are apart from the
-# one that dockerd manages.
-version = 2
-root = "$DATA/containerd"
-state = "$RUNDIR/containerd"
-[grpc]
-  address = "$CONTAINERD_SOCK"
-[ttrpc]
-  address = "$RUNDIR/containerd.ttrpc.sock"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  # The VM drops CAP_SYS_RESOURCE from every process's bounding set, so no one
-  # may lower an oom_score_adj: without this runc dies setting the sandbox's
-  # -998 ("failed to update /proc/self/oom_score_adj: Permission denied").
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        Root = "$RUNDIR/runc"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$CONF/cni"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$CERTS_D"
-EOF
-
-  put "$CONF/cni/10-$CNI_NET.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "$CNI_NET",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "$BRIDGE_IF",
-      "isGateway": true,
-      "ipMasq": true,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$RUNDIR/cni-ipam",
-        "ranges": [[{ "subnet": "$POD_CIDR" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }]
-      }
-    },
-    { "type": "portmap", "capabilities": { "portMappings": true } },
-    { "type": "loopback" }
-  ]
-}
-EOF
-
-  put "$CONF/kubelet.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-address: $NODE_IP
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-authentication:
-  anonymous: { enabled: false }
-  webhook: { enabled: true }
-  x509: { clientCAFile: $PKI/ca.crt }
-authorization:
-  mode: Webhook
-tlsCertFile: $PKI/kubelet-serving.crt
-tlsPrivateKeyFile: $PKI/kubelet-serving.key
-containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
-cgroupDriver: cgroupfs
-# This VM has a cgroup v1 (hybrid) hierarchy and no swap accounting.
-failCgroupV1: false
-failSwapOn: false
-# A test machine's disk may be nearly full: never evict, never collect images
-# (locally loaded images cannot be pulled again).
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard:
-  memory.available: "100Mi"
-  nodefs.available: "0%"
-  nodefs.inodesFree: "0%"
-  imagefs.available: "0%"
-  imagefs.inodesFree: "0%"
-podLogsDir: $DATA/pod-logs
-podCIDR: $POD_CIDR
-clusterDomain: cluster.local
-resolvConf: /etc/resolv.conf
-serializeImagePulls: false
-rotateCertificates: false
-serverTLSBootstrap: false
-protectKernelDefaults: false
-maxPods: 50
-EOF
-
-  put "$CONF/kube-proxy.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-hostnameOverride: $NODE_NAME
-clientConnection:
-  kubeconfig: $CONF/kube-proxy.kubeconfig
-clusterCIDR: $POD_CIDR
-bindAddress: 127.0.0.1
-healthzBindAddress: 127.0.0.1:10256
-metricsBindAddress: 127.0.0.1:10249
-# NodePorts answer on loopback (kube-proxy sets route_localnet for this) and on
-# the node address only, never on the machine's real interfaces.
-nodePortAddresses: ["127.0.0.0/8", "$NODE_IP/32"]
-# Leave the machine's conntrack sysctls alone.
-conntrack:
-  maxPerCore: 0
-  min: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-EOF
+  local KUBECONFIG_USER=admin
+  put "$KUBECONFIG_ADMIN" kubeconfig.tmpl KUBECONFIG_USER
+  for KUBECONFIG_USER in kubelet controller-manager scheduler kube-proxy; do
+    put "$CONF/$KUBECONFIG_USER.kubeconfig" kubeconfig.tmpl KUBECONFIG_USER
+  done
+  put "$CONF/containerd.toml" containerd.toml.tmpl
+  put "$CONF/cni/10-$CNI_NET.conflist" cni.conflist.tmpl
+  put "$CONF/kubelet.yaml" kubelet.yaml.tmpl
+  put "$CONF/kube-proxy.yaml" kube-proxy.yaml.tmpl
 }
 
 # ---------------------------------------------------------------------------
@@ -728,12 +616,9 @@ cmd_trust_registry() {
   [[ $hostport =~ ^(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost):[0-9]+$ ]] ||
     die "usage: testbed.sh trust-registry <127.x.x.x:port>; only loopback registries are trusted over plain HTTP" 2
   mkdir -p "$CERTS_D/$hostport"
-  cat >"$CERTS_D/$hostport/hosts.toml" <<EOF
-server = "http://$hostport"
-[host."http://$hostport"]
-  capabilities = ["pull", "resolve"]
-  skip_verify = true
-EOF
+  # shellcheck disable=SC2034 # read by render() through ${!name}
+  local REGISTRY=$hostport
+  put "$CERTS_D/$hostport/hosts.toml" hosts.toml.tmpl REGISTRY
   log "pods may now pull from http://$hostport (containerd reads $CERTS_D/$hostport/hosts.toml on each pull)"
 }
 
