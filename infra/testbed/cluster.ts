@@ -13,8 +13,13 @@
  * await cluster.loadImage("pipeline-local/app:abc123");
  * const core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
  * ```
+ *
+ * The testbed's own API steps live here too (`waitForNodeReady`,
+ * `ensureStorage`, `nodeStatus`); `testbed.sh` runs them through
+ * `cluster-cli.ts`.
  */
 import { spawn } from "node:child_process";
+import { chmod, mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as k8s from "@kubernetes/client-node";
@@ -154,4 +159,200 @@ function run(command: string, args: string[], progress: NodeJS.WritableStream): 
 
 function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+// ---------------------------------------------------------------------------
+// The testbed's API steps. testbed.sh starts the processes; once the API server
+// answers, it runs these through cluster-cli.ts.
+
+/** Where the API steps report progress: one line at a time, without a newline. */
+export type Log = (line: string) => void;
+
+/** The field manager of the objects that the testbed applies. */
+const TESTBED_FIELD_MANAGER = "pipeline-testbed";
+/** Like `curl --max-time 10`: no single request may hang a step. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** The node did not become Ready: its kubelet exited, or the time ran out. */
+export class NodeNotReadyError extends Error {}
+
+/**
+ * The status of the node's Ready condition ("True", "False", "Unknown"), or
+ * undefined while the kubelet has not registered the node.
+ */
+export async function nodeReadiness(
+  kubeConfig: k8s.KubeConfig,
+  name: string,
+): Promise<string | undefined> {
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const node = await orNotFound(request(`GET node ${name}`, core.readNode({ name })));
+  if (!node) return undefined;
+  return node.status?.conditions?.find((c) => c.type === "Ready")?.status ?? "Unknown";
+}
+
+/** One line for `testbed.sh status`: `Ready=True`, `Ready=unregistered`, or why it is unknown. */
+export async function nodeStatus(kubeConfig: k8s.KubeConfig, name: string): Promise<string> {
+  try {
+    return `Ready=${(await nodeReadiness(kubeConfig, name)) ?? "unregistered"}`;
+  } catch (error) {
+    return `unknown (API server not answering: ${messageOf(error)})`;
+  }
+}
+
+export interface WaitForNodeOptions {
+  readonly timeoutMs: number;
+  /** Asked before each poll; the wait fails at once when it says no (the kubelet exited). */
+  readonly alive?: () => boolean;
+  readonly log?: Log;
+}
+
+/** Polls the node once a second until it is Ready; throws {@link NodeNotReadyError} otherwise. */
+export async function waitForNodeReady(
+  kubeConfig: k8s.KubeConfig,
+  name: string,
+  { timeoutMs, alive = () => true, log = () => {} }: WaitForNodeOptions,
+): Promise<void> {
+  const what = `node ${name} to be Ready`;
+  log(`waiting for ${what}`);
+  const start = Date.now();
+  for (let polls = 1; ; polls++) {
+    if (!alive()) throw new NodeNotReadyError(`the kubelet exited while waiting for ${what}`);
+    let state: string;
+    try {
+      const ready = await nodeReadiness(kubeConfig, name);
+      if (ready === "True") return;
+      state = ready === undefined ? "not registered yet" : `Ready=${ready}`;
+    } catch (error) {
+      state = messageOf(error);
+    }
+    const waited = Math.round((Date.now() - start) / 1000);
+    if (Date.now() - start >= timeoutMs) {
+      throw new NodeNotReadyError(`node ${name} is not Ready after ${waited}s (${state})`);
+    }
+    if (polls % 10 === 0) log(`still waiting for ${what} (${waited}s; ${state})`);
+    await sleep(1000);
+  }
+}
+
+export interface StorageOptions {
+  /** The folder that holds the volumes' directories. */
+  readonly volumesDir: string;
+  /** How many PersistentVolumes: `testbed-pv-0` and on. */
+  readonly count: number;
+  readonly log?: Log;
+}
+
+/**
+ * Storage for PersistentVolumeClaims: a default StorageClass `standard` and
+ * static hostPath PersistentVolumes whose directories any user may write (the
+ * app's Redis runs as non-root). Volumes left `Released` by a deleted claim are
+ * wiped and returned to the pool. Server-side apply, so it is idempotent.
+ */
+export async function ensureStorage(
+  kubeConfig: k8s.KubeConfig,
+  { volumesDir, count, log = () => {} }: StorageOptions,
+): Promise<void> {
+  const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+  const storage = kubeConfig.makeApiClient(k8s.StorageV1Api);
+  const apply = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply);
+  const common = { fieldManager: TESTBED_FIELD_MANAGER, force: true };
+  await request(
+    "apply StorageClass standard",
+    storage.patchStorageClass(
+      {
+        name: "standard",
+        ...common,
+        body: {
+          apiVersion: "storage.k8s.io/v1",
+          kind: "StorageClass",
+          metadata: {
+            name: "standard",
+            annotations: { "storageclass.kubernetes.io/is-default-class": "true" },
+          },
+          provisioner: "kubernetes.io/no-provisioner",
+          volumeBindingMode: "Immediate",
+          reclaimPolicy: "Retain",
+        } satisfies k8s.V1StorageClass,
+      },
+      apply,
+    ),
+  );
+  for (let i = 0; i < count; i++) {
+    const name = `testbed-pv-${i}`;
+    const dir = path.join(volumesDir, name);
+    const read = () =>
+      orNotFound(request(`GET volume ${name}`, core.readPersistentVolume({ name })));
+    if ((await read())?.status?.phase === "Released") {
+      log(`recycling released volume ${name}`);
+      await orNotFound(request(`DELETE volume ${name}`, core.deletePersistentVolume({ name })));
+      const deadline = Date.now() + 30_000;
+      while ((await read()) !== undefined) {
+        if (Date.now() > deadline) throw new Error(`volume ${name} was not deleted within 30s`);
+        await sleep(500);
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o1777);
+    await request(
+      `apply volume ${name}`,
+      core.patchPersistentVolume(
+        {
+          name,
+          ...common,
+          body: {
+            apiVersion: "v1",
+            kind: "PersistentVolume",
+            metadata: { name, labels: { "app.kubernetes.io/managed-by": "pipeline-testbed" } },
+            spec: {
+              storageClassName: "standard",
+              capacity: { storage: "5Gi" },
+              accessModes: ["ReadWriteOnce"],
+              persistentVolumeReclaimPolicy: "Retain",
+              hostPath: { path: dir, type: "Directory" },
+            },
+          } satisfies k8s.V1PersistentVolume,
+        },
+        apply,
+      ),
+    );
+  }
+}
+
+/** A request that fails after {@link REQUEST_TIMEOUT_MS}, naming what it did. */
+async function request<T>(what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what}: no answer within ${REQUEST_TIMEOUT_MS / 1000}s`)),
+      REQUEST_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The object, or undefined when the API server says 404. */
+async function orNotFound<T>(promise: Promise<T>): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (error) {
+    if (error instanceof k8s.ApiException && error.code === 404) return undefined;
+    throw error;
+  }
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof k8s.ApiException) return `HTTP ${error.code}`;
+  const cause =
+    error instanceof Error ? (error.cause as { code?: unknown } | undefined) : undefined;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof cause?.code === "string" ? `${message} (${cause.code})` : message;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -2,7 +2,10 @@
 # A real single-node Kubernetes for tests, built offline from the official Go
 # modules: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubelet, kube-proxy and kubectl, on its own containerd with Debian's runc and
-# CNI plugins. See README.md beside this file.
+# CNI plugins. This script manages processes, certificates, configuration
+# (rendered from templates/), mounts and iptables; the steps that talk to the
+# API (node readiness, storage) are in cluster.ts, run through cluster-cli.ts.
+# See README.md beside this file.
 #
 # Usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
 #
@@ -26,6 +29,10 @@ LOG_PREFIX=testbed
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$here/../lib.sh"
+# Node 24 for cluster-cli.ts (the machine's own node may be older).
+# shellcheck source-path=SCRIPTDIR source=../node/ensure-node.sh
+source "$here/../node/ensure-node.sh"
+ROOT=$(cd "$here/../.." && pwd)
 
 K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
@@ -114,18 +121,14 @@ await() {
   done
 }
 
-# kapi METHOD PATH [CURL ARGS...]: a request to the API server as cluster admin.
-kapi() {
-  local method=$1 path=$2
-  shift 2
-  curl -fsS --max-time 10 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
-    -X "$method" "https://127.0.0.1:$APISERVER_PORT$path" "$@"
-}
-
-# apply PATH YAML: server-side apply of one object.
-apply() {
-  kapi PATCH "$1?fieldManager=pipeline-testbed&force=true" \
-    -H 'Content-Type: application/apply-patch+yaml' --data-binary "$2" >/dev/null
+# cluster_cli [OPTIONS] STEP...: the API steps of cluster.ts (see cluster-cli.ts),
+# as cluster admin, in one Node.js process.
+cluster_cli() {
+  [[ -d $ROOT/node_modules/@kubernetes/client-node ]] ||
+    die "the testbed's API steps need the repository's node_modules; run 'npm ci' in $ROOT" 2
+  # 9>&-: not the lock that `up` holds.
+  # shellcheck disable=SC2154 # _infra_start: lib.sh's clock, so that +Ns runs on
+  node "$here/cluster-cli.ts" --kubeconfig "$KUBECONFIG_ADMIN" --log-start "$_infra_start" "$@" 9>&-
 }
 
 # ---------------------------------------------------------------------------
@@ -194,8 +197,9 @@ build_etcd() {
 build_pause() {
   [[ -s $PAUSE_TAR ]] && return 0
   apt_install gcc libc6-dev
+  need_go "finding pause.c in the k8s.io/kubernetes module"
   local src
-  src="$(cd "$here/k8s" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | jq -r .Dir)/build/pause/linux/pause.c"
+  src="$(cd "$here/k8s" && go mod download k8s.io/kubernetes && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
   [[ -f $src ]] || die "pause.c not found at $src (go mod download k8s.io/kubernetes@$K8S_VERSION)"
   local ctx
   ctx=$(mktemp -d "${TMPDIR:-/tmp}/pause-image.XXXXXX")
@@ -323,17 +327,16 @@ setup_host_network() {
 # up
 
 install_prerequisites() {
-  apt_install containerd runc containernetworking-plugins iptables conntrack socat openssl curl jq ca-certificates
+  apt_install containerd runc containernetworking-plugins iptables conntrack socat openssl curl ca-certificates
   local p
   for p in bridge host-local portmap loopback; do
     [[ -x /usr/lib/cni/$p ]] || die "CNI plugin /usr/lib/cni/$p is missing (Debian package containernetworking-plugins)"
   done
 }
 
-apiserver_healthy() { kapi GET /readyz >/dev/null; }
-node_ready() {
-  kapi GET "/api/v1/nodes/$NODE_NAME" |
-    jq -e '.status.conditions[] | select(.type == "Ready" and .status == "True")' >/dev/null
+apiserver_healthy() {
+  curl -fsS --max-time 10 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://127.0.0.1:$APISERVER_PORT/readyz" >/dev/null
 }
 
 start_containerd() {
@@ -395,51 +398,20 @@ start_node() {
   start kube-proxy "$BIN/kube-proxy" --config "$CONF/kube-proxy.yaml" --v=1
   await kubelet "kubelet /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10248/healthz
   await kube-proxy "kube-proxy /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
-  await kubelet "node $NODE_NAME to be Ready" 120 node_ready
 }
 
-# Storage for PersistentVolumeClaims: a default StorageClass with static
-# hostPath volumes whose directories any user may write (the app's Redis runs
-# as non-root). `up` also returns Released volumes to the pool, wiping them.
-ensure_storage() {
-  apply /apis/storage.k8s.io/v1/storageclasses/standard "$(
-    cat <<EOF
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata:
-  name: standard
-  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
-provisioner: kubernetes.io/no-provisioner
-volumeBindingMode: Immediate
-reclaimPolicy: Retain
-EOF
-  )"
-  local i name
-  for ((i = 0; i < PV_COUNT; i++)); do
-    name=testbed-pv-$i
-    if [[ $(kapi GET "/api/v1/persistentvolumes/$name" 2>/dev/null | jq -r '.status.phase // ""') == Released ]]; then
-      log "recycling released volume $name"
-      kapi DELETE "/api/v1/persistentvolumes/$name" >/dev/null
-      wait_for "volume $name to be deleted" 30 bash -c "! curl -fsS --cacert '$PKI/ca.crt' --cert '$PKI/admin.crt' --key '$PKI/admin.key' https://127.0.0.1:$APISERVER_PORT/api/v1/persistentvolumes/$name"
-      rm -rf "${VOLUMES:?}/$name"
-    fi
-    mkdir -p "$VOLUMES/$name" && chmod 1777 "$VOLUMES/$name"
-    apply "/api/v1/persistentvolumes/$name" "$(
-      cat <<EOF
-apiVersion: v1
-kind: PersistentVolume
-metadata:
-  name: $name
-  labels: { app.kubernetes.io/managed-by: pipeline-testbed }
-spec:
-  storageClassName: standard
-  capacity: { storage: 5Gi }
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  hostPath: { path: $VOLUMES/$name, type: Directory }
-EOF
-    )"
-  done
+# Through the API (cluster.ts): the node is Ready, then storage for
+# PersistentVolumeClaims: the default StorageClass and static hostPath volumes,
+# with Released ones wiped and returned to the pool.
+ready_cluster() {
+  local rc=0
+  cluster_cli --node "$NODE_NAME" --timeout 120 --watch-pid "$(pid_of kubelet || echo 0)" \
+    --volumes "$VOLUMES" --pv-count "$PV_COUNT" node-ready storage || rc=$?
+  case $rc in
+    0) ;;
+    3) last_lines kubelet; die "node $NODE_NAME did not get Ready; full log: $LOGS/kubelet.log" ;;
+    *) die "the cluster's API steps failed (cluster-cli.ts exited with $rc)" ;;
+  esac
 }
 
 cmd_up() {
@@ -463,7 +435,7 @@ cmd_up() {
   start_containerd
   start_control_plane
   start_node
-  ensure_storage
+  ready_cluster
   log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, logs in $LOGS;" \
     "see what a deploy did with: bash $(self) kubectl -n test get all,pvc,events"
   echo "$KUBECONFIG_ADMIN"
@@ -588,11 +560,8 @@ cmd_status() {
     if pid=$(pid_of "$c"); then state="running (pid $pid)"; else state=stopped; fi
     printf '%-24s %s\n' "$c" "$state"
   done
-  if [[ -s $PKI/admin.crt ]] && apiserver_healthy 2>/dev/null; then
-    local ready
-    ready=$(kapi GET "/api/v1/nodes/$NODE_NAME" 2>/dev/null |
-      jq -r '(.status.conditions // [])[] | select(.type == "Ready") | .status' || true)
-    printf '%-24s %s\n' "node $NODE_NAME" "Ready=${ready:-unregistered}"
+  if [[ -r $PKI/admin.key ]] && apiserver_healthy 2>/dev/null; then
+    printf '%-24s %s\n' "node $NODE_NAME" "$(cluster_cli --node "$NODE_NAME" node-status 2>&1)"
   else
     printf '%-24s %s\n' "node $NODE_NAME" "unknown (API server not answering)"
   fi
