@@ -2,14 +2,16 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { acquireCluster, type Cluster } from "./cluster.js";
 import { forwardPort } from "../../pipeline-lib/src/kube/port-forward.js";
-import { NODE_IMAGE } from "../../test/support/base-images.js";
+import { baseImages } from "../../test/support/base-images.js";
 
 const exec = promisify(execFile);
+const TESTBED_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "testbed.sh");
 const FIELD_MANAGER = "pipeline-lib";
 const REVISION = "deployment.kubernetes.io/revision";
 const GOOD_IMAGE = "pipeline-testbed/hello:ok";
@@ -30,7 +32,7 @@ describe("testbed: a Deployment on a real Kubernetes @slow", function () {
   before(async function () {
     // A cold testbed builds Kubernetes and etcd from source first.
     this.timeout(60 * 60_000);
-    const images = buildImages();
+    const images = baseImages().then((base) => buildImages(base.node));
     cluster = await acquireCluster();
     core = cluster.kubeConfig.makeApiClient(k8s.CoreV1Api);
     apps = cluster.kubeConfig.makeApiClient(k8s.AppsV1Api);
@@ -63,6 +65,33 @@ describe("testbed: a Deployment on a real Kubernetes @slow", function () {
     await apply(GOOD_IMAGE);
     await waitForAvailable(120_000);
     await expectHello();
+  });
+
+  it("shows the rollout to a user through `testbed.sh kubectl`", async function () {
+    this.timeout(60_000);
+    if (cluster.source !== "testbed") {
+      // The testbed's kubectl talks to the testbed only; on a context cluster
+      // the API itself must tell the same story.
+      const d = await apps.readNamespacedDeployment({ name: "hello", namespace });
+      expect(d.status?.availableReplicas).to.equal(1);
+      return;
+    }
+    const kubectl = async (...args: string[]) =>
+      (await exec("bash", [TESTBED_SCRIPT, "kubectl", ...args])).stdout;
+    const version = JSON.parse(await kubectl("version", "-o", "json")) as {
+      clientVersion?: { gitVersion?: string };
+      serverVersion?: { gitVersion?: string };
+    };
+    expect(version.serverVersion?.gitVersion).to.match(/^v1\.\d+\.\d+$/);
+    expect(version.clientVersion?.gitVersion, "kubectl built with the cluster").to.equal(
+      version.serverVersion?.gitVersion,
+    );
+    expect(await kubectl("get", "nodes", "-o", "name")).to.match(/^node\//);
+    const available = await kubectl(
+      ...["-n", namespace, "get", "deployment", "hello"],
+      ...["-o", "jsonpath={.status.availableReplicas}"],
+    );
+    expect(available).to.equal("1");
   });
 
   it("answers through a NodePort Service on 127.0.0.1 (kube-proxy, route_localnet)", async function () {
@@ -282,9 +311,8 @@ function revision(o: { metadata?: k8s.V1ObjectMeta }): number {
   return Number(o.metadata?.annotations?.[REVISION] ?? 0);
 }
 
-/** Builds the working and the crashing image in the local Docker Engine. */
-async function buildImages(): Promise<void> {
-  const base = NODE_IMAGE;
+/** Builds the working and the crashing image on `base` in the local Docker Engine. */
+async function buildImages(base: string): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "testbed-hello-"));
   try {
     await writeFile(path.join(dir, "server.js"), SERVER_JS);
