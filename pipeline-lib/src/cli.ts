@@ -1,6 +1,6 @@
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
-import { isValidDigest, isValidTag } from "./registry/image-reference.js";
+import { isValidDigest, isValidTag } from "./reference/image-reference.js";
 import type { BuildOptions } from "./commands/build.js";
 import type { GlobalOptions } from "./commands/context.js";
 import type { DeployOptions } from "./commands/deploy.js";

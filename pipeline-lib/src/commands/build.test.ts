@@ -2,7 +2,7 @@ import { expect } from "chai";
 import Docker from "dockerode";
 import { readArtifact } from "../artifact/build-artifact.js";
 import { StageError, ConfigError } from "../errors.js";
-import { DockerImageBuilder } from "../image/image-builder.js";
+import { DockerImageBuilder } from "../engine/image-builder.js";
 import { baseImages } from "../test-support/base-images.js";
 import { testContext } from "../test-support/command-context.js";
 import { GitFixture } from "../test-support/git-fixture.js";

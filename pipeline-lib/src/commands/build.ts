@@ -2,9 +2,9 @@ import path from "node:path";
 import { writeArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
 import { readCiEnv } from "../ci/ci-env.js";
 import type { PipelineConfig } from "../config/schema.js";
-import { packContext, listContextFiles } from "../image/build-context.js";
+import { packContext, listContextFiles } from "../engine/build-context.js";
 import { git } from "../image/git.js";
-import { DockerImageBuilder, type ImageBuilder } from "../image/image-builder.js";
+import { DockerImageBuilder, type ImageBuilder } from "../engine/image-builder.js";
 import { contentTag, imageTags } from "../image/tags.js";
 import { treeHashOf } from "../image/tree-hash.js";
 import type { CommandContext } from "./context.js";
@@ -149,6 +149,6 @@ async function describeSource(env: NodeJS.ProcessEnv, contextDir: string): Promi
 }
 
 async function defaultTagLookup(env: NodeJS.ProcessEnv): Promise<TagLookup> {
-  const { createImageRegistry } = await import("../registry/create-image-registry.js");
-  return async (config, tag) => createImageRegistry(config, env).resolveTag(tag);
+  const { resolveRegistryTarget } = await import("../registry/registry-target.js");
+  return async (config, tag) => resolveRegistryTarget(config, env).registry.resolveTag(tag);
 }

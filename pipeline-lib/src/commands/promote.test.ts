@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { ExitCode, StageError, UsageError } from "../errors.js";
-import { ImagePusher } from "../registry/image-pusher.js";
+import { ImagePusher } from "../engine/image-pusher.js";
+import { parseRepository } from "../reference/image-reference.js";
 import { everythingSaid, registryTestContext } from "../test-support/registry-test-context.js";
 import { buildTestImage, type TestImage } from "../test-support/test-image.js";
 import {
@@ -67,7 +68,7 @@ describe("pipeline promote @slow", function () {
     dir = await mkdtemp(path.join(tmpdir(), "pipeline-promote-test-"));
     image = await buildTestImage(repository, ["tree-promote"]);
     ({ digest } = await new ImagePusher().push({
-      repository,
+      reference: parseRepository(repository),
       tags: ["tree-promote"],
       credentials: {
         username: server.username,

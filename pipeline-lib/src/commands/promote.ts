@@ -1,9 +1,7 @@
-import type { ECRClient } from "@aws-sdk/client-ecr";
 import { UsageError } from "../errors.js";
-import { createImageRegistry } from "../registry/create-image-registry.js";
-import { isValidDigest, isValidTag, parseRepository } from "../registry/image-reference.js";
+import { isValidDigest, isValidTag, parseRepository } from "../reference/image-reference.js";
 import type { TagResult } from "../registry/image-registry.js";
-import type { Fetch } from "../registry/registry-v2-client.js";
+import { resolveRegistryTarget, type RegistryTargetDeps } from "../registry/registry-target.js";
 import type { CommandContext } from "./context.js";
 
 export interface PromoteOptions {
@@ -15,10 +13,7 @@ export interface PromoteOptions {
   repository?: string;
 }
 
-export interface PromoteDeps {
-  ecrClient: ECRClient;
-  fetch: Fetch;
-}
+export type PromoteDeps = RegistryTargetDeps;
 
 export interface PromoteResult extends TagResult {
   repository: string;
@@ -58,8 +53,8 @@ export async function promote(
     }
   }
   const config = await ctx.config();
-  const repository = options.repository ?? config.image.repository;
-  const registry = createImageRegistry({ repository, auth: config.registry.auth }, ctx.env, deps);
+  const { reference, registry } = resolveRegistryTarget(config, ctx.env, deps, options.repository);
+  const { repository } = reference;
   ctx.reporter.progress(`tagging ${repository}@${digest} as ${tag}`);
   const outcome = await registry.tagManifest(digest, tag);
   const result: PromoteResult = {

@@ -6,7 +6,8 @@ import { expect } from "chai";
 import Docker from "dockerode";
 import { readArtifact, writeArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
 import { ConfigError, describeError, ExitCode, StageError } from "../errors.js";
-import { ImagePusher } from "../registry/image-pusher.js";
+import { ImagePusher } from "../engine/image-pusher.js";
+import { parseRepository } from "../reference/image-reference.js";
 import { everythingSaid, registryTestContext } from "../test-support/registry-test-context.js";
 import { buildTestImage, type TestImage } from "../test-support/test-image.js";
 import {
@@ -190,7 +191,7 @@ describe("pipeline push @slow", function () {
 
   it("a reused image is tagged in the registry, without a local image for the new tag", async () => {
     const { digest } = await new ImagePusher().push({
-      repository,
+      reference: parseRepository(repository),
       tags: [contentTag],
       credentials: {
         username: server.username,

@@ -1,5 +1,4 @@
 import path from "node:path";
-import type { ECRClient } from "@aws-sdk/client-ecr";
 import type Docker from "dockerode";
 import {
   DEFAULT_ARTIFACT_FILE,
@@ -7,17 +6,15 @@ import {
   writeArtifact,
   type BuildArtifact,
 } from "../artifact/build-artifact.js";
+import { ImagePusher } from "../engine/image-pusher.js";
 import { StageError } from "../errors.js";
 import { systemClock, type Clock } from "../output/reporter.js";
-import { createAuthProvider } from "../registry/create-auth-provider.js";
-import {
-  createImageRegistry,
-  parseRepositoryOrThrow,
-  type RegistryTarget,
-} from "../registry/create-image-registry.js";
 import type { ImageRegistry } from "../registry/image-registry.js";
-import { ImagePusher } from "../registry/image-pusher.js";
-import type { Fetch } from "../registry/registry-v2-client.js";
+import {
+  resolveRegistryTarget,
+  type RegistryTarget,
+  type RegistryTargetDeps,
+} from "../registry/registry-target.js";
 import type { CommandContext } from "./context.js";
 
 export interface PushOptions {
@@ -25,10 +22,8 @@ export interface PushOptions {
   artifact: string;
 }
 
-export interface PushDeps {
+export interface PushDeps extends RegistryTargetDeps {
   docker: Docker;
-  ecrClient: ECRClient;
-  fetch: Fetch;
   clock: Clock;
 }
 
@@ -64,20 +59,18 @@ export async function push(
         `${config.image.repository}; pushing ${repository} with the configured registry auth`,
     );
   }
-  const ref = parseRepositoryOrThrow(repository);
-  const target: RegistryTarget = { repository, auth: config.registry.auth };
-  const registry = createImageRegistry(target, ctx.env, deps);
+  const target = resolveRegistryTarget(config, ctx.env, deps, repository);
   const contentTag = artifact.tags[0]!;
 
   const digest = artifact.reused
-    ? await tagReusedImage(artifact, registry, ctx)
-    : await pushImage(artifact, ctx, deps, target);
+    ? await tagReusedImage(artifact, target.registry, ctx)
+    : await pushImage(artifact, target, ctx, deps);
 
   // The Engine's word is not proof: ask the registry what the content tag names now.
-  const served = await registry.resolveTag(contentTag);
+  const served = await target.registry.resolveTag(contentTag);
   if (served !== digest) {
     throw new StageError(
-      `registry ${ref.registry} reports ${repository}:${contentTag} as ${served ?? "missing"} ` +
+      `registry ${target.reference.registry} reports ${repository}:${contentTag} as ${served ?? "missing"} ` +
         `after pushing ${digest}; not recording the push in ${file}`,
     );
   }
@@ -103,20 +96,18 @@ export async function push(
 
 async function pushImage(
   artifact: BuildArtifact,
+  { reference, auth }: RegistryTarget,
   ctx: CommandContext,
   deps: Partial<PushDeps>,
-  target: RegistryTarget,
 ): Promise<string> {
-  const ref = parseRepositoryOrThrow(target.repository);
-  const auth = createAuthProvider(target.auth, ref, ctx.env, deps);
   const credentials = await auth.credentials();
   ctx.reporter.progress(
-    `pushing ${artifact.tags.length} tag(s) of ${target.repository} to ${ref.registry} ` +
+    `pushing ${artifact.tags.length} tag(s) of ${reference.repository} to ${reference.registry} ` +
       `(auth: ${auth.description})`,
   );
   const pusher = new ImagePusher(deps.docker, deps.clock);
   const { digest } = await pusher.push({
-    repository: target.repository,
+    reference,
     tags: artifact.tags,
     credentials,
     reporter: ctx.reporter,

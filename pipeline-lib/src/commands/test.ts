@@ -5,7 +5,7 @@ import { readArtifact, type BuildArtifact } from "../artifact/build-artifact.js"
 import { loadContract, runContractChecks, type CheckResult } from "../contract/contract-checks.js";
 import { writeJunitReport } from "../contract/junit-report.js";
 import { ConfigError, StageError } from "../errors.js";
-import { assertEngineReachable } from "../image/docker-engine.js";
+import { assertEngineReachable } from "../engine/docker-engine.js";
 import type { CommandContext } from "./context.js";
 
 export interface TestOptions {

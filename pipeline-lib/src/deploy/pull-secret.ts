@@ -2,7 +2,7 @@ import type { PipelineConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import type { PullSecret } from "./render-manifests.js";
 import { createAuthProvider } from "../registry/create-auth-provider.js";
-import { parseRepository } from "../registry/image-reference.js";
+import { parseRepository } from "../reference/image-reference.js";
 
 /**
  * The imagePullSecret the pods pull with: the same credentials the pipeline

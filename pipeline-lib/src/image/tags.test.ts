@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { isValidTag } from "../registry/image-reference.js";
+import { isValidTag } from "../reference/image-reference.js";
 import { branchBuildTag, contentTag, imageTags } from "./tags.js";
 
 const HASH = "0123456789abcdef0123456789abcdef01234567";

@@ -1,4 +1,4 @@
-import { isValidTag } from "../registry/image-reference.js";
+import { isValidTag } from "../reference/image-reference.js";
 
 /** The content tag: the same build inputs always give the same tag. */
 export function contentTag(treeHash: string): string {

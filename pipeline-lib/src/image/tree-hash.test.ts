@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { GitFixture } from "../test-support/git-fixture.js";
-import { listContextFiles } from "./build-context.js";
+import { listContextFiles } from "../engine/build-context.js";
 import { treeHashOf } from "./tree-hash.js";
 
 const files = {

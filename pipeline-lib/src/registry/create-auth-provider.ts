@@ -6,7 +6,7 @@ import {
   DOCKER_HUB,
   DOCKER_HUB_AUTH_ADDRESS,
   type RepositoryReference,
-} from "./image-reference.js";
+} from "../reference/image-reference.js";
 import { NoAuthProvider } from "./no-auth-provider.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";
 

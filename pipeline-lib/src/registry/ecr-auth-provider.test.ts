@@ -4,7 +4,7 @@ import { ECR_HOST as HOST, ECR_TARGET as TARGET, useEcrMock } from "../test-supp
 import { ConfigError, StageError } from "../errors.js";
 import { EcrAuthProvider } from "./ecr-auth-provider.js";
 import { resolveEcrTarget, type EcrTarget } from "./ecr-target.js";
-import { parseRepository } from "./image-reference.js";
+import { parseRepository } from "../reference/image-reference.js";
 import { rejection } from "../test-support/rejection.js";
 
 const PASSWORD = "eyJwYXlsb2FkIjoiVG9wU2VjcmV0RWNyUGFzc3dvcmQifQ";

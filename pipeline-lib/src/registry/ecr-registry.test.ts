@@ -8,9 +8,7 @@ import {
 import { expect } from "chai";
 import { ECR_HOST as HOST, ECR_TARGET as TARGET, useEcrMock } from "../test-support/ecr-mock.js";
 import { ConfigError, StageError } from "../errors.js";
-import { createImageRegistry } from "./create-image-registry.js";
 import { EcrRegistry } from "./ecr-registry.js";
-import { RegistryV2Client } from "./registry-v2-client.js";
 import { rejection } from "../test-support/rejection.js";
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
@@ -164,42 +162,5 @@ describe("EcrRegistry", () => {
     const error = await rejection(new EcrRegistry({ target: TARGET }).resolveTag("tree-abc"));
     expect(error).to.be.instanceOf(ConfigError);
     expect(error.message).to.include("AWS_ACCESS_KEY_ID").and.include("region eu-west-1");
-  });
-});
-
-describe("createImageRegistry", () => {
-  it("uses the ECR API for the ecr provider", () => {
-    const registry = createImageRegistry(
-      { repository: `${HOST}/visit-counter`, auth: { provider: "ecr" } },
-      {},
-    );
-    expect(registry).to.be.instanceOf(EcrRegistry);
-    expect(registry.repository).to.equal(`${HOST}/visit-counter`);
-  });
-
-  it("uses the Registry v2 API for basic and none, and accepts the config itself", () => {
-    const basic = createImageRegistry(
-      {
-        image: { repository: "127.0.0.1:5000/app" },
-        registry: { auth: { provider: "basic", usernameEnv: "U", passwordEnv: "P" } },
-      } as Parameters<typeof createImageRegistry>[0],
-      {},
-    );
-    expect(basic).to.be.instanceOf(RegistryV2Client);
-    expect(basic.repository).to.equal("127.0.0.1:5000/app");
-    const none = createImageRegistry(
-      { repository: "127.0.0.1:5000/app", auth: { provider: "none" } },
-      {},
-    );
-    expect(none).to.be.instanceOf(RegistryV2Client);
-  });
-
-  it("a bad repository ⇒ ConfigError naming it", () => {
-    expect(() =>
-      createImageRegistry({ repository: "127.0.0.1:5000/App", auth: { provider: "none" } }, {}),
-    )
-      .to.throw(ConfigError)
-      .with.property("message")
-      .that.includes('"127.0.0.1:5000/App"');
   });
 });

@@ -1,5 +1,5 @@
 import { ConfigError } from "../errors.js";
-import type { RepositoryReference } from "./image-reference.js";
+import type { RepositoryReference } from "../reference/image-reference.js";
 
 /** Which ECR private registry, in which region, a repository lives in. */
 export interface EcrTarget {

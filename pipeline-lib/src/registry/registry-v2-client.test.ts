@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { StageError } from "../errors.js";
 import { BasicAuthProvider } from "./basic-auth-provider.js";
-import { parseRepository } from "./image-reference.js";
+import { parseRepository } from "../reference/image-reference.js";
 import { NoAuthProvider } from "./no-auth-provider.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";
 import { parseChallenge, RegistryV2Client, type Fetch } from "./registry-v2-client.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { StageError } from "../errors.js";
-import { isLoopbackRegistry, type RepositoryReference } from "./image-reference.js";
+import { isLoopbackRegistry, type RepositoryReference } from "../reference/image-reference.js";
 import type { ImageRegistry, TagResult } from "./image-registry.js";
 import { MANIFEST_MEDIA_TYPES } from "./manifest-media-types.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";

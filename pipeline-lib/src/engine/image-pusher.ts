@@ -1,16 +1,26 @@
 import Docker from "dockerode";
-import { assertEngineReachable } from "../image/docker-engine.js";
+import { assertEngineReachable } from "./docker-engine.js";
 import { StageError } from "../errors.js";
 import { systemClock, type Clock, type Reporter } from "../output/reporter.js";
-import { parseRepository } from "./image-reference.js";
-import type { RegistryCredentials } from "./registry-auth-provider.js";
+import type { RepositoryReference } from "../reference/image-reference.js";
+
+/**
+ * Docker's AuthConfig, which the Engine takes as X-Registry-Auth: what
+ * `docker login` stores. The registry adapters' credentials have this shape.
+ */
+export interface EngineAuthConfig {
+  readonly username: string;
+  readonly password: string;
+  /** The registry these are for: `127.0.0.1:5000`, `https://<account>.dkr.ecr.<region>.amazonaws.com`. */
+  readonly serveraddress: string;
+}
 
 export interface PushImageOptions {
-  /** `127.0.0.1:5000/visit-counter`; each `repository:tag` must exist in the local Engine. */
-  repository: string;
+  /** `127.0.0.1:5000/visit-counter`, parsed; each `repository:tag` must exist in the local Engine. */
+  reference: RepositoryReference;
   tags: readonly string[];
   /** Undefined pushes anonymously (or with whatever the Engine already has). */
-  credentials: RegistryCredentials | undefined;
+  credentials: EngineAuthConfig | undefined;
   reporter: Reporter;
 }
 
@@ -44,8 +54,8 @@ export class ImagePusher {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  async push({ repository, tags, credentials, reporter }: PushImageOptions): Promise<PushedImage> {
-    const { registry } = parseRepository(repository);
+  async push({ reference, tags, credentials, reporter }: PushImageOptions): Promise<PushedImage> {
+    const { repository, registry } = reference;
     await assertEngineReachable(this.docker);
     const digests: Record<string, string> = {};
     for (const tag of tags) {
@@ -69,7 +79,7 @@ export class ImagePusher {
     repository: string,
     registry: string,
     tag: string,
-    credentials: RegistryCredentials | undefined,
+    credentials: EngineAuthConfig | undefined,
     reporter: Reporter,
   ): Promise<string> {
     const ref = `${repository}:${tag}`;
