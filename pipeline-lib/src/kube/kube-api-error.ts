@@ -30,8 +30,10 @@ export class KubeApiError extends Error {
 /** Turns client-node's `ApiException` into a `KubeApiError`; anything else is returned as is. */
 export function toKubeApiError(error: unknown): unknown {
   if (error instanceof KubeApiError || !(error instanceof k8s.ApiException)) return error;
-  const { code, body } = error as k8s.ApiException<unknown>;
-  return new KubeApiError(code, parseStatus(body));
+  const { code, body, message } = error as k8s.ApiException<unknown>;
+  // With no body (a 401), the generated client's own words are all there is.
+  const summary = /^Message: (.+)$/m.exec(message)?.[1];
+  return new KubeApiError(code, parseStatus(body) ?? (summary ? { message: summary } : undefined));
 }
 
 /** The HTTP code of an API server's refusal, or undefined for anything else (a network error). */

@@ -170,7 +170,13 @@ function unreachable(where: string, error: unknown, timeoutMs: number): UsageErr
       { cause: error },
     );
   }
-  return new UsageError(`cannot reach ${where}: ${networkReason(error)}`, { cause: error });
+  const reason = networkReason(error);
+  const hint = /CERT|SIGNATURE|SELF_SIGNED|certificate/.test(reason)
+    ? "; check the kubeconfig's certificate-authority for this cluster"
+    : /\bspawn\b.*\bENOENT\b/.test(reason)
+      ? "; the kubeconfig's exec credential plugin could not run: is it installed and on the PATH?"
+      : "";
+  return new UsageError(`cannot reach ${where}: ${reason}${hint}`, { cause: error });
 }
 
 function isTimeout(error: unknown): boolean {
