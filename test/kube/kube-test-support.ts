@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
 import { ensureNamespace } from "../../pipeline-lib/src/kube/apply.js";
-import { NODE_IMAGE } from "../support/base-images.js";
+import { baseImages } from "../support/base-images.js";
 
 const exec = promisify(execFile);
 
@@ -38,27 +38,33 @@ require("node:http")
   .listen(8080, () => console.log("listening on 8080"));
 process.on("SIGTERM", () => process.exit(0));
 `;
-const DOCKERFILE = `FROM ${NODE_IMAGE}
+const dockerfile = (base: string) => `FROM ${base}
 COPY app.js /app/app.js
 USER 1000
 CMD ["node", "/app/app.js"]
 `;
 
-/** Tagged by its content, so a second run finds it built and loaded. */
-export const TEST_IMAGE = `pipeline-kube-test/app:${createHash("sha256")
-  .update(APP_JS)
-  .update(DOCKERFILE)
-  .digest("hex")
-  .slice(0, 12)}`;
+/** The test image, tagged by its content, so that a second run finds it built and loaded. */
+let testImage = "";
+
+/** The test image's reference; kubeTestCluster() sets it. */
+export function testImageRef(): string {
+  if (!testImage) throw new Error("call kubeTestCluster() in a before hook first");
+  return testImage;
+}
 
 export type AppMode = "ok" | "crash" | "unready";
 
-/** The cluster, with TEST_IMAGE built and loaded into it. */
+/** The cluster, with the test image built and loaded into it. */
 export async function kubeTestCluster(): Promise<Cluster> {
+  const base = (await baseImages()).node;
+  const file = dockerfile(base);
+  const hash = createHash("sha256").update(APP_JS).update(file).digest("hex").slice(0, 12);
+  testImage = `pipeline-kube-test/app:${hash}`;
   const cluster = await acquireCluster();
-  if (!(await nodeHasImage(cluster.kubeConfig, TEST_IMAGE))) {
-    await buildTestImage();
-    await cluster.loadImage(TEST_IMAGE);
+  if (!(await nodeHasImage(cluster.kubeConfig, testImage))) {
+    await buildTestImage(testImage, file);
+    await cluster.loadImage(testImage);
   }
   return cluster;
 }
@@ -82,12 +88,16 @@ export interface DeploymentShape {
   namespace: string;
   name?: string;
   mode?: AppMode;
+  /** The pod template's app.kubernetes.io/version label: a new one makes a new revision. */
+  version?: string;
   replicas?: number;
+  /** More environment variables for the container. */
+  env?: Record<string, string>;
   annotations?: Record<string, string>;
   progressDeadlineSeconds?: number;
 }
 
-/** A Deployment of TEST_IMAGE, one container named app with its readiness on /readyz. */
+/** A Deployment of the test image, one container named app with its readiness on /readyz. */
 export function deploymentManifest(shape: DeploymentShape): k8s.V1Deployment {
   const { namespace, name = "app", mode = "ok", replicas = 1 } = shape;
   const labels = { "app.kubernetes.io/name": name };
@@ -102,15 +112,22 @@ export function deploymentManifest(shape: DeploymentShape): k8s.V1Deployment {
       selector: { matchLabels: labels },
       strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels },
+        metadata: {
+          labels: shape.version
+            ? { ...labels, "app.kubernetes.io/version": shape.version }
+            : labels,
+        },
         spec: {
           terminationGracePeriodSeconds: 2,
           containers: [
             {
               name: "app",
-              image: TEST_IMAGE,
+              image: testImageRef(),
               imagePullPolicy: "IfNotPresent",
-              env: [{ name: "MODE", value: mode }],
+              env: [
+                { name: "MODE", value: mode },
+                ...Object.entries(shape.env ?? {}).map(([name, value]) => ({ name, value })),
+              ],
               ports: [{ name: "http", containerPort: 8080 }],
               readinessProbe: {
                 httpGet: { path: "/readyz", port: "http" },
@@ -145,8 +162,8 @@ async function nodeHasImage(kubeConfig: k8s.KubeConfig, ref: string): Promise<bo
   );
 }
 
-async function buildTestImage(): Promise<void> {
-  const known = await exec("docker", ["image", "inspect", TEST_IMAGE]).then(
+async function buildTestImage(ref: string, file: string): Promise<void> {
+  const known = await exec("docker", ["image", "inspect", ref]).then(
     () => true,
     () => false,
   );
@@ -154,9 +171,9 @@ async function buildTestImage(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "kube-test-image-"));
   try {
     await writeFile(path.join(dir, "app.js"), APP_JS);
-    await writeFile(path.join(dir, "Dockerfile"), DOCKERFILE);
-    await exec("docker", ["build", "-q", "-t", TEST_IMAGE, dir]).catch((cause: unknown) => {
-      throw new Error(`docker build of ${TEST_IMAGE} from ${NODE_IMAGE} failed`, { cause });
+    await writeFile(path.join(dir, "Dockerfile"), file);
+    await exec("docker", ["build", "-q", "-t", ref, dir]).catch((cause: unknown) => {
+      throw new Error(`docker build of ${ref} failed`, { cause });
     });
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { StageError, UsageError } from "../errors.js";
+import { adoptUpdatedFields } from "./adopt-updated-fields.js";
 import { FIELD_MANAGER } from "./apply.js";
 import { canonicalJson } from "./canonical-json.js";
 import { KubeApiError } from "./kube-api-error.js";
@@ -96,6 +97,8 @@ export interface RollbackResult {
   replicaSet: string;
   images: string[];
   message: string;
+  /** Something the caller should pass on to people, when the rollback worked with a caveat. */
+  warning?: string;
 }
 
 /**
@@ -104,7 +107,8 @@ export interface RollbackResult {
  * that ReplicaSet's annotations (the Deployment keeps its own
  * deployment-controller ones), in one JSON patch. The controller then scales
  * that ReplicaSet back up and gives it the next revision number; wait for it
- * with waitForRollout.
+ * with waitForRollout. The fields the patch restored are then handed to the
+ * pipeline-lib apply (adoptUpdatedFields), so the next deploy can remove them.
  */
 export async function rollbackDeployment(
   kubeConfig: k8s.KubeConfig,
@@ -157,31 +161,38 @@ export async function rollbackDeployment(
   for (const [key, value] of Object.entries(target.metadata.annotations ?? {})) {
     if (!CONTROLLER_ANNOTATIONS.has(key)) annotations[key] = value;
   }
+  const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`;
   await client
-    .request(
-      "PATCH",
-      `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`,
-      {
-        query: { fieldManager: FIELD_MANAGER },
-        contentType: "application/json-patch+json",
-        body: [
-          { op: "replace", path: "/spec/template", value: template },
-          { op: "replace", path: "/metadata/annotations", value: annotations },
-        ],
-        signal,
-      },
-    )
+    .request("PATCH", path, {
+      query: { fieldManager: FIELD_MANAGER },
+      contentType: "application/json-patch+json",
+      body: [
+        { op: "replace", path: "/spec/template", value: template },
+        { op: "replace", path: "/metadata/annotations", value: annotations },
+      ],
+      signal,
+    })
     .catch((cause: unknown) => {
       throw new StageError(
-        `rolling Deployment ${ref} back to revision ${targetRevision} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+        `rolling Deployment ${ref} back to revision ${targetRevision} failed: ${messageOf(cause)}`,
         { cause },
       );
     });
-  return {
-    ...result,
-    changed: true,
-    message: `Deployment ${ref} rolled back from revision ${current} to the template of revision ${targetRevision} (${images.join(", ")})`,
-  };
+  const message = `Deployment ${ref} rolled back from revision ${current} to the template of revision ${targetRevision} (${images.join(", ")})`;
+  try {
+    await adoptUpdatedFields(client, path, FIELD_MANAGER, signal);
+    return { ...result, changed: true, message };
+  } catch (error) {
+    // The rollback itself stands; only a later field removal could be affected.
+    const warning =
+      `could not hand the rolled-back fields of Deployment ${ref} to the ${FIELD_MANAGER} apply: ` +
+      `${messageOf(error)}; a field the next deploy drops may stay until removed by hand`;
+    return { ...result, changed: true, message, warning };
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
