@@ -96,7 +96,7 @@ describe("kube assertApiReachable: the API server answers and accepts us, or exi
           command: "/nonexistent/aws",
           args: ["eks", "get-token", "--cluster-name", "prod"],
         },
-      } as k8s.User,
+      },
     });
     const error = await unreachable(file);
     expect(error.message).to.contain("spawn /nonexistent/aws ENOENT");
