@@ -17,7 +17,8 @@ IFS=: read -r -a dirs <<<"$PATH"
 for dir in "${dirs[@]}"; do
   [[ -d $dir ]] || continue
   # The first directory on PATH wins, as it does for the shell: ln keeps existing links.
-  ln -s -t "$bin" "$dir"/!(docker*|containerd*|apt|apt-get) 2>/dev/null || true
+  files=("$dir"/!(docker*|containerd*|apt|apt-get))
+  ((${#files[@]} == 0)) || ln -s "${files[@]}" "$bin"/ 2>/dev/null || true
 done
 
 env -u NODE_IMAGE -u REDIS_IMAGE -u PIPELINE_KUBE_CONTEXT \
