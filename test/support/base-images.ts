@@ -12,15 +12,6 @@ const SCRIPT = "infra/images/build-local-images.sh";
 let resolving: Promise<BaseImages> | undefined;
 
 /**
- * @deprecated Call `baseImages()` in a `before` hook instead. For the test
- * files that still read these at import: only what the environment says then
- * (`npm test` exports both), and "" otherwise, until `baseImages()` resolves.
- */
-export let NODE_IMAGE = process.env.NODE_IMAGE ?? "";
-/** @deprecated See NODE_IMAGE. */
-export let REDIS_IMAGE = process.env.REDIS_IMAGE ?? "";
-
-/**
  * Resolved on the first call, so call it in a `before` hook, never at import:
  * `npm run test:fast` loads every test file and must not reach for Docker.
  * NODE_IMAGE and REDIS_IMAGE win (`npm test` exports them); without them the
@@ -42,8 +33,6 @@ async function resolveBaseImages(): Promise<BaseImages> {
   const node = process.env.NODE_IMAGE;
   const redis = process.env.REDIS_IMAGE;
   if (!node || !redis) throw new Error(`${SCRIPT} --env named no NODE_IMAGE / REDIS_IMAGE`);
-  NODE_IMAGE = node;
-  REDIS_IMAGE = redis;
   return { node, redis };
 }
 
