@@ -185,7 +185,7 @@ class HeldDeployLock implements DeployLock {
   #released = false;
 
   constructor(
-    readonly client: KubeJsonClient,
+    private readonly client: KubeJsonClient,
     lease: Lease,
     private readonly options: AcquireDeployLockOptions,
     private readonly clock: Clock,

@@ -116,7 +116,14 @@ export async function waitForRollout(
       }
     } catch (error) {
       if (error instanceof RolloutFailure || signal?.aborted) throw rethrow(error, signal, ref);
-      if (!isTransient(error)) throw error;
+      if (error instanceof StageError) throw error;
+      if (!isTransient(error)) {
+        const cause = toKubeApiError(error);
+        throw new StageError(
+          `reading the rollout of Deployment ${ref} failed: ${messageOf(cause)}`,
+          { cause },
+        );
+      }
       if (transient === undefined) {
         reporter.warn(
           `reading the rollout of Deployment ${ref} failed, retrying: ${messageOf(error)}`,
