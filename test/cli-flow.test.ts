@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { execSync, spawn } from "node:child_process";
-import { access, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { access, cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -24,6 +24,9 @@ async function snapshotRepository(into: string): Promise<string> {
   git("init -q -b develop");
   git("add -A");
   git("-c user.name=test -c user.email=test@example.com commit -q -m snapshot");
+  // What `npm ci` builds (the root's prepare) and git ignores: the service's
+  // contract module, which pipeline.config.yaml names for `pipeline test`.
+  await cp(path.join(ROOT, "service/dist"), path.join(repo, "service/dist"), { recursive: true });
   return repo;
 }
 

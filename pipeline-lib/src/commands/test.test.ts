@@ -67,7 +67,7 @@ describe("pipeline test @slow", function () {
     expect(result.results.every((r) => r.passed)).to.equal(true);
     const xml = await readFile(junit, "utf8");
     expect(xml).to.match(/<testsuites tests="\d+" failures="0"/);
-    expect(xml).to.include("POST /api/visits counts one visit");
+    expect(xml).to.include("two POSTs to /api/visits raise the count by exactly 2");
   });
 
   it("exits 1 and reports each broken promise when the image is not the service", async () => {
