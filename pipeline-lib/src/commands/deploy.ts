@@ -10,7 +10,7 @@ import { ConfigError, InterruptedError, StageError, UsageError } from "../errors
 import { ApplyRejected, applyObjects, ensureNamespace } from "../kube/apply.js";
 import { namespaceExists } from "../deploy/namespace-exists.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
-import { listRevisions } from "../kube/revisions.js";
+import { DeploymentNotFound, listRevisions } from "../kube/revisions.js";
 import { waitForRollout } from "../kube/wait-for-rollout.js";
 import { systemClock, type Clock } from "../output/reporter.js";
 import type { CommandContext } from "./context.js";
@@ -147,7 +147,12 @@ export async function deploy(
   });
   void lock;
 
-  const before = await listRevisions(kubeConfig, namespace, rendered.deploymentName);
+  const before = await listRevisions(kubeConfig, namespace, rendered.deploymentName).catch(
+    (error: unknown) => {
+      if (error instanceof DeploymentNotFound) return [];
+      throw error;
+    },
+  );
   const previousRevision = before.find((r) => r.current)?.revision;
   reporter.progress(
     `applying ${names.length} objects to ${namespace} (server-side apply, field manager pipeline-lib)` +

@@ -36,7 +36,6 @@ export async function rollBackAfterFailure(
       const summary =
         `nothing to roll back to: this was the first deploy of ${where}, so the failed release ` +
         `stays in place for you to inspect (kubectl -n ${target.namespace} get pods)`;
-      reporter.warn(summary);
       return { summary };
     }
     const summary = `the rollback of ${where} failed: ${(error as Error).message}`;
