@@ -145,7 +145,8 @@ export async function deploy(
     reporter,
     signal,
   });
-  void lock;
+  // A lost lock (someone took it over) stops the wait like an interruption.
+  const stop = AbortSignal.any([signal, lock.lost]);
 
   const before = await listRevisions(kubeConfig, namespace, rendered.deploymentName).catch(
     (error: unknown) => {
@@ -168,9 +169,17 @@ export async function deploy(
       name: rendered.deploymentName,
       timeoutMs,
       reporter,
-      signal,
+      signal: stop,
     });
   } catch (error) {
+    if (lock.lost.aborted && !signal.aborted) {
+      // Someone else holds the namespace now: leave it to them, roll nothing back.
+      throw new StageError(
+        `the deploy lock of ${namespace} was lost while waiting for the rollout of ${image}; ` +
+          `not rolling back over another deploy: ${(lock.lost.reason as Error).message}`,
+        { cause: error },
+      );
+    }
     const interrupted = signal.aborted;
     const outcome = await rollBackAfterFailure(target, rendered.deploymentName, {
       reporter,

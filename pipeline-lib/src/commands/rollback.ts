@@ -42,6 +42,7 @@ export async function rollback(
     ...(options.toRevision !== undefined ? { toRevision: options.toRevision } : {}),
   });
   const { fromRevision: from, toRevision: to } = outcome;
+  if (outcome.warning) reporter.warn(outcome.warning);
   reporter.progress(`rolling back ${target.namespace}/${name} from revision ${from} to ${to}`);
   try {
     await waitForRollout(target.kubeConfig, {

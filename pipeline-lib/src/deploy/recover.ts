@@ -31,6 +31,7 @@ export async function rollBackAfterFailure(
     const result = await rollbackDeployment(target.kubeConfig, target.namespace, deploymentName);
     from = result.fromRevision;
     to = result.toRevision;
+    if (result.warning) reporter.warn(result.warning);
   } catch (error) {
     if (error instanceof NothingToRollBack) {
       const summary =

@@ -27,7 +27,16 @@ export interface WaitForRolloutOptions {
   signal?: AbortSignal;
   pollMs?: number;
   clock?: Clock;
+  /**
+   * How long an image pull may keep failing before the rollout fails. A
+   * kubelet may fail its first pull in a new namespace (the pull secret is
+   * not in its cache yet) and succeed on the retry; a wrong image or wrong
+   * credentials fail every retry.
+   */
+  pullGraceMs?: number;
 }
+
+const PULL_REASONS = new Set(["ErrImagePull", "ImagePullBackOff"]);
 
 /** Why a rollout failed, with what a person needs to see without kubectl. Exit code 1. */
 export class RolloutFailure extends StageError {
@@ -85,6 +94,9 @@ export async function waitForRollout(
   options: WaitForRolloutOptions,
 ): Promise<RolloutStatus> {
   const { namespace, name, timeoutMs, reporter, signal, pollMs = 1000 } = options;
+  const pullGraceMs = options.pullGraceMs ?? 15_000;
+  /** When each failing pull (pod/container) was first seen. */
+  const pullFailingSince = new Map<string, number>();
   const clock = options.clock ?? systemClock;
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
@@ -105,10 +117,17 @@ export async function waitForRollout(
         reporter.progress(`Deployment ${ref}: ${status.message}`);
         return status;
       }
-      if (status.state === "failed") {
+      const now = clock.now();
+      const pull =
+        status.failure && PULL_REASONS.has(status.failure.reason) ? status.failure : undefined;
+      const pullKey = pull ? `${pull.pod}/${pull.container}` : undefined;
+      if (pullKey && !pullFailingSince.has(pullKey)) pullFailingSince.set(pullKey, now);
+      for (const key of pullFailingSince.keys()) if (key !== pullKey) pullFailingSince.delete(key);
+      const pullStillInGrace =
+        pullKey !== undefined && now - pullFailingSince.get(pullKey)! < pullGraceMs;
+      if (status.state === "failed" && !pullStillInGrace) {
         throw await failure(status, `failed to roll out: ${status.message}`);
       }
-      const now = clock.now();
       if (status.message !== lastLine || now - lastPrinted >= REPEAT_MS) {
         reporter.progress(`Deployment ${ref}: ${status.message}`);
         lastLine = status.message;
