@@ -310,6 +310,12 @@ write_config() {
 # ---------------------------------------------------------------------------
 # Host networking that the testbed owns.
 
+# Pod to pod on the bridge, directly or through a Service's ClusterIP: with
+# bridge-nf-call-iptables both go through FORWARD, whose policy Docker sets to
+# DROP, and kube-proxy accepts only replies and masqueraded packets there. The
+# rule covers nothing that leaves the bridge. `down` deletes it.
+POD_FORWARD_RULE=(FORWARD -i "$BRIDGE_IF" -o "$BRIDGE_IF" -m comment --comment "pipeline-testbed pod to pod" -j ACCEPT)
+
 setup_host_network() {
   if ! ip link show "$NODE_IF" >/dev/null 2>&1; then
     ip link add "$NODE_IF" type bridge
@@ -321,6 +327,7 @@ setup_host_network() {
   if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
     sysctl -qw net.bridge.bridge-nf-call-iptables=1
   fi
+  iptables -C "${POD_FORWARD_RULE[@]}" 2>/dev/null || iptables -A "${POD_FORWARD_RULE[@]}"
 }
 
 # ---------------------------------------------------------------------------
@@ -492,6 +499,7 @@ cleanup_network() {
   ip link del "$BRIDGE_IF" 2>/dev/null || true
   ip link del "$NODE_IF" 2>/dev/null || true
   rm -rf "$RUNDIR/cni-ipam"
+  while iptables -D "${POD_FORWARD_RULE[@]}" 2>/dev/null; do :; done
   # kube-proxy's chains, then kubelet's.
   if [[ -x $BIN/kube-proxy ]]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
   for table in filter nat mangle; do
