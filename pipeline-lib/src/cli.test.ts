@@ -23,6 +23,7 @@ function recordingHandlers(calls: Call[]): Handlers {
     verify: record("verify"),
     rollback: record("rollback"),
     history: record("history"),
+    lint: record("lint"),
   };
 }
 
@@ -176,6 +177,57 @@ describe("pipeline CLI", () => {
       command: "history",
       options: { env: "production", kubeconfig: undefined, context: undefined },
     },
+    {
+      argv: ["lint"],
+      command: "lint",
+      options: {
+        paths: [],
+        skip: [],
+        format: "text",
+        warningsAsErrors: false,
+        serverDryRun: false,
+        allowMissingTools: false,
+      },
+    },
+    {
+      argv: [
+        "--json",
+        "lint",
+        "--skip",
+        "typescript,shell",
+        "--skip",
+        "manifests",
+        "-f",
+        "checkstyle",
+        "-o",
+        "reports/lint.xml",
+        "--max-warnings",
+        "3",
+        "--warnings-as-errors",
+        "--server-dry-run",
+        "--env",
+        "test",
+        "--context",
+        "kind",
+        "--allow-missing-tools",
+        "Dockerfile",
+        "k8s/a.yaml",
+      ],
+      command: "lint",
+      options: {
+        paths: ["Dockerfile", "k8s/a.yaml"],
+        skip: ["typescript", "shell", "manifests"],
+        format: "checkstyle",
+        output: "reports/lint.xml",
+        maxWarnings: 3,
+        warningsAsErrors: true,
+        serverDryRun: true,
+        env: "test",
+        context: "kind",
+        allowMissingTools: true,
+      },
+      globals: { json: true, verbose: false },
+    },
   ];
 
   for (const { argv, command, options, globals } of table) {
@@ -200,6 +252,9 @@ describe("pipeline CLI", () => {
       message: /not a revision number/,
     },
     { argv: ["build", "--frobnicate"], message: /unknown option '--frobnicate'/ },
+    { argv: ["lint", "--skip", "typescript,yaml"], message: /unknown area yaml/ },
+    { argv: ["lint", "--format", "sarif"], message: /Allowed choices are text, checkstyle/ },
+    { argv: ["lint", "--max-warnings", "many"], message: /"many" is not a count/ },
     { argv: ["build", "--build-arg", "no-equals"], message: /expected NAME=value/ },
     { argv: ["promote", "--tag", "x"], message: /required option '-d, --digest/ },
     {

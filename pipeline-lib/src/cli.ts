@@ -5,6 +5,7 @@ import type { BuildOptions } from "./commands/build.js";
 import type { GlobalOptions } from "./commands/context.js";
 import type { DeployOptions } from "./commands/deploy.js";
 import type { HistoryOptions } from "./commands/history.js";
+import type { LintOptions } from "./commands/lint.js";
 import type { RollbackOptions } from "./commands/rollback.js";
 import type { VerifyOptions } from "./commands/verify.js";
 import type { PromoteOptions } from "./commands/promote.js";
@@ -12,6 +13,7 @@ import type { PushOptions } from "./commands/push.js";
 import type { RunOptions } from "./commands/run.js";
 import type { TestOptions } from "./commands/test.js";
 import { DEFAULT_ARTIFACT_FILE } from "./artifact/build-artifact.js";
+import { LINT_AREAS, type LintArea } from "./lint/finding.js";
 
 /**
  * One function per command. cli.ts only declares commands and options and hands
@@ -28,6 +30,7 @@ export interface Handlers {
   verify(options: VerifyOptions, globals: GlobalOptions): Promise<void>;
   rollback(options: RollbackOptions, globals: GlobalOptions): Promise<void>;
   history(options: HistoryOptions, globals: GlobalOptions): Promise<void>;
+  lint(options: LintOptions, globals: GlobalOptions): Promise<void>;
 }
 
 export interface ProgramOutput {
@@ -200,6 +203,59 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
   });
 
   program
+    .command("lint")
+    .description(
+      "lint the code, the Dockerfile, the manifests, the Jenkinsfiles and the shell scripts in one gate",
+    )
+    .argument("[paths...]", "lint only these files (Dockerfile, *.yaml, Jenkinsfile, *.sh)")
+    .option(
+      "--skip <area>",
+      `skip an area: ${LINT_AREAS.join(", ")}; repeatable or comma-separated`,
+      collectLintAreas,
+      [],
+    )
+    .addOption(
+      new Option("-f, --format <format>", "report format")
+        .choices(["text", "checkstyle"])
+        .default("text"),
+    )
+    .option("-o, --output <file>", "write the report to this file (Jenkins: checkstyle)")
+    .option("--max-warnings <n>", "fail when there are more warnings than this", parseCount)
+    .option("--warnings-as-errors", "fail on any warning", false)
+    .option(
+      "--server-dry-run",
+      "also have the environment's API server admit the rendered manifests (needs --env)",
+      false,
+    )
+    .option("-e, --env <name>", "the environment for --server-dry-run: test or production")
+    .option("--kubeconfig <file>", "kubeconfig file (default: KUBECONFIG, then ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context (default: the environment's kubeContext)")
+    .option(
+      "--allow-missing-tools",
+      "a missing Java/Groovy or shellcheck is a warning, not an error",
+      false,
+    )
+    .action(
+      async (
+        paths: string[],
+        opts: {
+          skip: LintArea[];
+          format: "text" | "checkstyle";
+          output?: string;
+          maxWarnings?: number;
+          warningsAsErrors: boolean;
+          serverDryRun: boolean;
+          env?: string;
+          kubeconfig?: string;
+          context?: string;
+          allowMissingTools: boolean;
+        },
+      ) => {
+        await handlers.lint({ paths, ...opts }, globals());
+      },
+    );
+
+  program
     .command("run")
     .description("run a pipeline's stages locally, in the order Jenkins runs them")
     .addArgument(new Argument("<pipeline>", "which pipeline").choices(["dev", "prod"]))
@@ -229,6 +285,24 @@ function collectBuildArg(value: string, previous: Record<string, string>): Recor
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(value);
   if (!match) throw new InvalidArgumentError(`expected NAME=value, got "${value}"`);
   return { ...previous, [match[1]!]: match[2]! };
+}
+
+function collectLintAreas(value: string, previous: LintArea[]): LintArea[] {
+  const areas = value.split(",").map((a) => a.trim());
+  const unknown = areas.filter((a) => !(LINT_AREAS as readonly string[]).includes(a));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `unknown area ${unknown.join(", ")}; use ${LINT_AREAS.join(", ")}`,
+    );
+  }
+  return [...new Set([...previous, ...(areas as LintArea[])])];
+}
+
+function parseCount(value: string): number {
+  if (!/^[0-9]+$/.test(value)) {
+    throw new InvalidArgumentError(`"${value}" is not a count (0, 1, 2, …)`);
+  }
+  return Number(value);
 }
 
 function parseDigest(value: string): string {

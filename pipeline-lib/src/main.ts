@@ -37,6 +37,10 @@ export const defaultHandlers: Handlers = {
     const { history } = await import("./commands/history.js");
     await history(options, createCommandContext("history", globals));
   },
+  async lint(options, globals) {
+    const { lint } = await import("./commands/lint.js");
+    await lint(options, createCommandContext("lint", globals));
+  },
   async run(options, globals) {
     const { run } = await import("./commands/run.js");
     await run(options, createCommandContext(`run ${options.pipeline}`, globals));
