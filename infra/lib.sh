@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the infra scripts. Source it; do not run it.
 # Long operations print the elapsed time and what they are waiting on.
 

@@ -10,7 +10,7 @@
 # unless KUBECONFIG / PIPELINE_KUBE_CONTEXT name a cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LOG_PREFIX=test
+LOG_PREFIX="test"
 source infra/lib.sh
 # The toolchain runs on Node.js 24 LTS, whatever `node` the caller's shell has.
 source infra/node/ensure-node.sh

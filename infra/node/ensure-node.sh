@@ -46,7 +46,7 @@ _ensure_node() {
       echo "ensure-node: npm pack node-$os-$arch@$want failed; check the npm registry settings (npm config get registry)" >&2
       return 1
     fi
-    tar -xzf "$tmp"/node-"$os-$arch"-*.tgz -C "$tmp"
+    tar -xzf "$tmp/node-$os-$arch"-*.tgz -C "$tmp"
     local version
     version=$("$tmp/package/bin/node" --version) || {
       rm -rf "$tmp"
