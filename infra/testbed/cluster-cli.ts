@@ -16,6 +16,8 @@
  *   node-ready   waits until node --node is Ready (--timeout seconds, default
  *                120); with --watch-pid PID it fails at once when that process
  *                (the kubelet) exits
+ *   dns-rbac     applies CoreDNS's ClusterRole system:coredns and binds it to
+ *                the user --dns-user (its client certificate's CN)
  *   storage      applies the default StorageClass and --pv-count hostPath
  *                PersistentVolumes with their directories in --volumes, and
  *                returns Released volumes to the pool, wiped
@@ -31,11 +33,10 @@ import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import type * as Cluster from "./cluster.js";
 
-const { ensureStorage, NodeNotReadyError, nodeStatus, waitForNodeReady } = (await import(
-  new URL("./cluster.ts", import.meta.url).href
-)) as typeof Cluster;
+const { ensureDnsRbac, ensureStorage, NodeNotReadyError, nodeStatus, waitForNodeReady } =
+  (await import(new URL("./cluster.ts", import.meta.url).href)) as typeof Cluster;
 
-const STEPS = ["node-ready", "storage", "node-status"] as const;
+const STEPS = ["dns-rbac", "node-ready", "storage", "node-status"] as const;
 type Step = (typeof STEPS)[number];
 
 class UsageError extends Error {}
@@ -57,6 +58,7 @@ async function main(argv: string[]): Promise<void> {
       "watch-pid": { type: "string" },
       volumes: { type: "string" },
       "pv-count": { type: "string" },
+      "dns-user": { type: "string" },
       "log-start": { type: "string" },
     },
   });
@@ -95,6 +97,9 @@ async function main(argv: string[]): Promise<void> {
         });
         break;
       }
+      case "dns-rbac":
+        await ensureDnsRbac(kubeConfig, { user: required("dns-user"), log });
+        break;
       case "storage":
         await ensureStorage(kubeConfig, {
           volumesDir: required("volumes"),

@@ -15,8 +15,8 @@
  * ```
  *
  * The testbed's own API steps live here too (`waitForNodeReady`,
- * `ensureStorage`, `nodeStatus`); `testbed.sh` runs them through
- * `cluster-cli.ts`.
+ * `ensureStorage`, `ensureDnsRbac`, `nodeStatus`); `testbed.sh` runs them
+ * through `cluster-cli.ts`.
  */
 import { spawn } from "node:child_process";
 import { chmod, mkdir, rm } from "node:fs/promises";
@@ -317,6 +317,79 @@ export async function ensureStorage(
       ),
     );
   }
+}
+
+/** The ClusterRole of the testbed's CoreDNS. */
+const DNS_CLUSTER_ROLE = "system:coredns";
+
+export interface DnsRbacOptions {
+  /** The user that CoreDNS's client certificate names (its CN). */
+  readonly user: string;
+  readonly log?: Log;
+}
+
+/**
+ * Lets CoreDNS's kubernetes plugin read what it serves: the ClusterRole
+ * `system:coredns` of kubeadm's CoreDNS (list and watch of Services,
+ * EndpointSlices, Endpoints, Pods and Namespaces; the built-in `system:kube-dns`
+ * lacks EndpointSlices and Namespaces, which CoreDNS watches), bound to the
+ * user of its client certificate. Server-side apply, so it is idempotent.
+ */
+export async function ensureDnsRbac(
+  kubeConfig: k8s.KubeConfig,
+  { user, log = () => {} }: DnsRbacOptions,
+): Promise<void> {
+  const rbac = kubeConfig.makeApiClient(k8s.RbacAuthorizationV1Api);
+  const apply = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply);
+  const common = { name: DNS_CLUSTER_ROLE, fieldManager: TESTBED_FIELD_MANAGER, force: true };
+  const labels = { "app.kubernetes.io/managed-by": "pipeline-testbed" };
+  log(`applying ClusterRole and ClusterRoleBinding ${DNS_CLUSTER_ROLE} for user ${user}`);
+  await request(
+    `apply ClusterRole ${DNS_CLUSTER_ROLE}`,
+    rbac.patchClusterRole(
+      {
+        ...common,
+        body: {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRole",
+          metadata: { name: DNS_CLUSTER_ROLE, labels },
+          rules: [
+            {
+              apiGroups: [""],
+              resources: ["endpoints", "services", "pods", "namespaces"],
+              verbs: ["list", "watch"],
+            },
+            {
+              apiGroups: ["discovery.k8s.io"],
+              resources: ["endpointslices"],
+              verbs: ["list", "watch"],
+            },
+          ],
+        } satisfies k8s.V1ClusterRole,
+      },
+      apply,
+    ),
+  );
+  await request(
+    `apply ClusterRoleBinding ${DNS_CLUSTER_ROLE}`,
+    rbac.patchClusterRoleBinding(
+      {
+        ...common,
+        body: {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "ClusterRoleBinding",
+          metadata: { name: DNS_CLUSTER_ROLE, labels },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: DNS_CLUSTER_ROLE,
+          },
+          subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+        } satisfies k8s.V1ClusterRoleBinding,
+      },
+      apply,
+    ),
+  );
 }
 
 /** A request that fails after {@link REQUEST_TIMEOUT_MS}, naming what it did. */

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes for tests, built offline from the official Go
 # modules: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet, kube-proxy and kubectl, on its own containerd with Debian's runc and
-# CNI plugins. This script manages processes, certificates, configuration
-# (rendered from templates/), mounts and iptables; the steps that talk to the
-# API (node readiness, storage) are in cluster.ts, run through cluster-cli.ts.
+# kubelet, kube-proxy, kubectl and CoreDNS (the cluster DNS), on its own
+# containerd with Debian's runc and CNI plugins. This script manages processes,
+# certificates, configuration (rendered from templates/), mounts and iptables;
+# the steps that talk to the API (node readiness, storage, CoreDNS's RBAC) are
+# in cluster.ts, run through cluster-cli.ts.
 # See README.md beside this file.
 #
 # Usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
 #
 #   up               builds what is missing (once, cached by version), starts every
 #                    component in the background, waits until the node is Ready and
-#                    prints the kubeconfig path on stdout. Idempotent.
+#                    CoreDNS answers, and prints the kubeconfig path on stdout.
+#                    Idempotent.
 #   down             stops everything and removes pods, containers, mounts and
 #                    network leftovers; the certificates and the build cache stay.
 #   status           state of each component, node readiness, logs folder, kubeconfig.
@@ -36,6 +38,8 @@ ROOT=$(cd "$here/../.." && pwd)
 
 K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
+# Also in coredns/go.mod, which pins the module.
+COREDNS_VERSION=v1.15.0
 PAUSE_IMAGE=pipeline-local/pause:3.10.1
 NODE_NAME=pipeline-testbed
 
@@ -51,6 +55,11 @@ NODE_IF=tb-node0
 BRIDGE_IF=tb-cni0
 CNI_NET=pipeline-testbed
 APISERVER_PORT=6443
+# CoreDNS serves the pods on $NODE_IP:53 (kubelet's clusterDNS); its readiness
+# and health endpoints stay on loopback.
+COREDNS_READY=127.0.0.1:8181
+# shellcheck disable=SC2034 # read by render() through ${!name}
+COREDNS_HEALTH=127.0.0.1:8180
 
 STATE=${TESTBED_STATE:-/var/lib/pipeline-testbed}
 RUNDIR=/run/pipeline-testbed
@@ -67,10 +76,13 @@ PV_COUNT=6
 
 BIN=$PIPELINE_CACHE/testbed/k8s-$K8S_VERSION/bin
 ETCD_BIN=$PIPELINE_CACHE/testbed/etcd-$ETCD_VERSION/bin
+COREDNS_BIN=$PIPELINE_CACHE/testbed/coredns-$COREDNS_VERSION/bin
 PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
-# Start order; `down` stops them in reverse.
-COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+# The components, as `status` lists them. `up` starts them in this order, except
+# coredns, which starts last, once its RBAC is in place; `down` stops them in
+# the reverse order of their start.
+COMPONENTS=(containerd etcd kube-apiserver coredns kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -192,6 +204,12 @@ build_etcd() {
   go_build "etcd-$ETCD_VERSION" "$here/etcd" "$ETCD_BIN" "-s -w" .
 }
 
+# CoreDNS with only the plugins that templates/Corefile.tmpl uses (coredns/main.go).
+build_coredns() {
+  [[ -x $COREDNS_BIN/coredns ]] && return 0
+  go_build "coredns-$COREDNS_VERSION" "$here/coredns" "$COREDNS_BIN" "-s -w" .
+}
+
 # The pause image is compiled from Kubernetes' own build/pause/linux/pause.c,
 # which the k8s.io/kubernetes module carries, into a FROM scratch image.
 build_pause() {
@@ -258,6 +276,8 @@ make_pki() {
   issue controller-manager system:kube-controller-manager "" client
   issue scheduler system:kube-scheduler "" client
   issue kube-proxy system:kube-proxy "" client
+  # Bound to the system:coredns ClusterRole by cluster.ts (ensureDnsRbac).
+  issue coredns system:coredns "" client
   if [[ ! -s $PKI/sa.key ]]; then
     openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
     openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -266,8 +286,8 @@ make_pki() {
 
 # The variables that templates/*.tmpl may name, as ${NAME}. Nothing else in a
 # template is expanded, so a `$` in its content is safe.
-TEMPLATE_VARS=(APISERVER_PORT BRIDGE_IF CERTS_D CNI_NET CONF CONTAINERD_SOCK DATA NODE_IP NODE_NAME
-  PAUSE_IMAGE PKI POD_CIDR RUNDIR)
+TEMPLATE_VARS=(APISERVER_PORT BRIDGE_IF CERTS_D CNI_NET CONF CONTAINERD_SOCK COREDNS_HEALTH COREDNS_READY
+  DATA NODE_IP NODE_NAME PAUSE_IMAGE PKI POD_CIDR RUNDIR SERVICE_CIDR)
 
 # render TEMPLATE [NAME...]: templates/TEMPLATE with ${NAME} replaced for each
 # name of TEMPLATE_VARS and each extra NAME (a local of the caller). A
@@ -283,28 +303,56 @@ render() {
   printf '%s\n' "$text"
 }
 
+# The files that put() rewrote in this run; see restart_if_changed.
+CHANGED_FILES=()
+
 # put FILE TEMPLATE [NAME...]: renders the template into FILE, rewriting FILE
 # only when it differs, so that a second `up` leaves running components alone
-# (kube-proxy exits when its config changes).
+# (kube-proxy exits when its config changes; kubelet and coredns are restarted,
+# see restart_if_changed).
 put() {
   local file=$1 text
   shift
   text=$(render "$@")
   printf '%s\n' "$text" >"$file.tmp"
-  if cmp -s "$file.tmp" "$file"; then rm -f "$file.tmp"; else mv "$file.tmp" "$file"; fi
+  if cmp -s "$file.tmp" "$file"; then
+    rm -f "$file.tmp"
+  else
+    [[ -e $file ]] && CHANGED_FILES+=("$file")
+    mv "$file.tmp" "$file"
+  fi
+}
+
+# restart_if_changed COMPONENT FILE...: stops a running component when put()
+# rewrote one of its files in this run, so that the start that follows reads
+# them. A new file (first `up`) does not count: nothing read the old one.
+restart_if_changed() {
+  local name=$1 file changed
+  shift
+  running "$name" || return 0
+  for file in "$@"; do
+    for changed in "${CHANGED_FILES[@]}"; do
+      if [[ $changed == "$file" ]]; then
+        log "$(basename "$file") changed; restarting $name"
+        stop "$name"
+        return 0
+      fi
+    done
+  done
 }
 
 write_config() {
   mkdir -p "$CONF" "$CONF/cni" "$CERTS_D"
   local KUBECONFIG_USER=admin
   put "$KUBECONFIG_ADMIN" kubeconfig.tmpl KUBECONFIG_USER
-  for KUBECONFIG_USER in kubelet controller-manager scheduler kube-proxy; do
+  for KUBECONFIG_USER in kubelet controller-manager scheduler kube-proxy coredns; do
     put "$CONF/$KUBECONFIG_USER.kubeconfig" kubeconfig.tmpl KUBECONFIG_USER
   done
   put "$CONF/containerd.toml" containerd.toml.tmpl
   put "$CONF/cni/10-$CNI_NET.conflist" cni.conflist.tmpl
   put "$CONF/kubelet.yaml" kubelet.yaml.tmpl
   put "$CONF/kube-proxy.yaml" kube-proxy.yaml.tmpl
+  put "$CONF/Corefile" Corefile.tmpl
 }
 
 # ---------------------------------------------------------------------------
@@ -400,6 +448,8 @@ start_control_plane() {
 
 start_node() {
   mkdir -p "$DATA/kubelet" "$DATA/pod-logs"
+  # Pods keep running while kubelet restarts.
+  restart_if_changed kubelet "$CONF/kubelet.yaml" "$CONF/kubelet.kubeconfig"
   start kubelet "$BIN/kubelet" --config "$CONF/kubelet.yaml" --kubeconfig "$CONF/kubelet.kubeconfig" \
     --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --root-dir "$DATA/kubelet" --v=1
   start kube-proxy "$BIN/kube-proxy" --config "$CONF/kube-proxy.yaml" --v=1
@@ -407,18 +457,30 @@ start_node() {
   await kube-proxy "kube-proxy /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
 }
 
-# Through the API (cluster.ts): the node is Ready, then storage for
-# PersistentVolumeClaims: the default StorageClass and static hostPath volumes,
-# with Released ones wiped and returned to the pool.
+# Through the API (cluster.ts): CoreDNS's ClusterRole and its binding, the
+# node is Ready, then storage for PersistentVolumeClaims: the default
+# StorageClass and static hostPath volumes, with Released ones wiped and
+# returned to the pool.
 ready_cluster() {
   local rc=0
   cluster_cli --node "$NODE_NAME" --timeout 120 --watch-pid "$(pid_of kubelet || echo 0)" \
-    --volumes "$VOLUMES" --pv-count "$PV_COUNT" node-ready storage || rc=$?
+    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns dns-rbac node-ready storage || rc=$?
   case $rc in
     0) ;;
     3) last_lines kubelet; die "node $NODE_NAME did not get Ready; full log: $LOGS/kubelet.log" ;;
     *) die "the cluster's API steps failed (cluster-cli.ts exited with $rc)" ;;
   esac
+}
+
+# CoreDNS on $NODE_IP:53, the pods' nameserver (kubelet's clusterDNS). It starts
+# after ready_cluster: its kubernetes plugin lists Services, EndpointSlices and
+# Namespaces, which RBAC allows only from then on, and a client that was
+# refused backs off for up to 30 s. It is ready once it has them all.
+start_dns() {
+  restart_if_changed coredns "$CONF/Corefile" "$CONF/coredns.kubeconfig"
+  start coredns "$COREDNS_BIN/coredns" -conf "$CONF/Corefile"
+  await coredns "CoreDNS on $NODE_IP:53 (http://$COREDNS_READY/ready)" 60 \
+    curl -fsS --max-time 2 "http://$COREDNS_READY/ready"
 }
 
 cmd_up() {
@@ -435,6 +497,7 @@ cmd_up() {
   mkdir -p "$STATE" "$LOGS" "$DATA" "$RUNDIR" "$PIDS" "$PIPELINE_CACHE/testbed"
   build_k8s
   build_etcd
+  build_coredns
   build_pause
   make_pki
   write_config
@@ -443,7 +506,8 @@ cmd_up() {
   start_control_plane
   start_node
   ready_cluster
-  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, logs in $LOGS;" \
+  start_dns
+  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, logs in $LOGS;" \
     "see what a deploy did with: bash $(self) kubectl -n test get all,pvc,events"
   echo "$KUBECONFIG_ADMIN"
 }
@@ -540,7 +604,7 @@ cleanup_network() {
 cmd_down() {
   need_root
   # The cluster's state is wiped below, so nothing needs an orderly shutdown.
-  stop kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd
+  stop coredns kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd
   kill_shims
   stop containerd
   # Pod network namespaces that our containerd made: their netns files are
