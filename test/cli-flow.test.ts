@@ -1,8 +1,9 @@
 import { expect } from "chai";
-import { execSync, spawn } from "node:child_process";
-import { access, cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { snapshotRepository } from "./support/snapshot-repository.js";
 import {
   startRegistryServer,
   type StartedRegistryServer,
@@ -11,24 +12,6 @@ import { baseImages } from "./support/base-images.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
-
-/**
- * A clone of the committed tree in its own git repository, so that edits in
- * the work tree while the suite runs cannot change the build inputs under it.
- */
-async function snapshotRepository(into: string): Promise<string> {
-  const repo = path.join(into, "repo");
-  await mkdir(repo);
-  execSync(`git archive --format=tar HEAD | tar -x -C ${JSON.stringify(repo)}`, { cwd: ROOT });
-  const git = (args: string) => execSync(`git ${args}`, { cwd: repo, stdio: "ignore" });
-  git("init -q -b develop");
-  git("add -A");
-  git("-c user.name=test -c user.email=test@example.com commit -q -m snapshot");
-  // What `npm ci` builds (the root's prepare) and git ignores: the service's
-  // contract module, which pipeline.config.yaml names for `pipeline test`.
-  await cp(path.join(ROOT, "service/dist"), path.join(repo, "service/dist"), { recursive: true });
-  return repo;
-}
 
 interface Run {
   code: number | null;

@@ -1,9 +1,10 @@
 import * as k8s from "@kubernetes/client-node";
 import Docker from "dockerode";
-import { execFileSync, execSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { snapshotRepository } from "./snapshot-repository.js";
 import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
 import {
   startRegistryServer,
@@ -274,18 +275,6 @@ function runPipeline(
   options: { env: NodeJS.ProcessEnv; cwd: string },
 ): Promise<Run> {
   return startPipeline(args, options).done;
-}
-
-/** A clone of the committed tree in its own git repository. */
-async function snapshotRepository(into: string): Promise<string> {
-  const repo = path.join(into, "repo");
-  await mkdir(repo);
-  execSync(`git archive --format=tar HEAD | tar -x -C ${JSON.stringify(repo)}`, { cwd: ROOT });
-  const git = (args: string) => execSync(`git ${args}`, { cwd: repo, stdio: "ignore" });
-  git("init -q -b develop");
-  git("add -A");
-  git("-c user.name=test -c user.email=test@example.com commit -q -m snapshot");
-  return repo;
 }
 
 /** `docker build` of a Dockerfile with no context, then a push; resolves to `repository@digest`. */
