@@ -21,6 +21,27 @@ const SERVER_JS = `require("node:http")
   .listen(8080, () => console.log("listening on 8080"));
 process.on("SIGTERM", () => process.exit(0));
 `;
+/**
+ * What a pod sees of the cluster DNS: its resolv.conf, the addresses of
+ * Service `echo` by short and by full name, an HTTP GET to http://echo/, and a
+ * name outside the cluster. One JSON line on stdout.
+ */
+const DNS_CLIENT_JS = `const dns = require("node:dns").promises;
+const lookup = (name) => dns.lookup(name, { family: 4 }).then((a) => a.address, (e) => "error " + e.code);
+(async () => {
+  const out = { resolvConf: require("node:fs").readFileSync("/etc/resolv.conf", "utf8") };
+  out.short = await lookup("echo");
+  out.full = await lookup("echo." + process.env.NAMESPACE + ".svc.cluster.local");
+  out.outside = await lookup("example.com");
+  try {
+    const response = await fetch("http://echo/", { signal: AbortSignal.timeout(10000) });
+    out.http = response.status + " " + (await response.text()).trim();
+  } catch (e) {
+    out.http = "error " + (e.cause?.code ?? e.message);
+  }
+  console.log(JSON.stringify(out));
+})();
+`;
 
 describe("testbed: a Deployment on a real Kubernetes @slow", function () {
   let cluster: Cluster;
@@ -130,6 +151,101 @@ describe("testbed: a Deployment on a real Kubernetes @slow", function () {
         });
         return slices.items.some((s) => (s.endpoints ?? []).some((e) => e.conditions?.ready));
       });
+    }
+  });
+
+  it("resolves a Service by its short and full name from a pod (cluster DNS), and nothing outside", async function () {
+    this.timeout(120_000);
+    const echoLabels = { "app.kubernetes.io/name": "echo" };
+    const restricted: k8s.V1SecurityContext = {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    };
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: "echo", labels: echoLabels },
+        spec: {
+          terminationGracePeriodSeconds: 5,
+          containers: [
+            {
+              name: "echo",
+              image: GOOD_IMAGE,
+              imagePullPolicy: "IfNotPresent",
+              ports: [{ name: "http", containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 1 },
+              securityContext: restricted,
+            },
+          ],
+        },
+      },
+    });
+    const service = await core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: "echo" },
+        spec: { selector: echoLabels, ports: [{ port: 80, targetPort: "http" }] },
+      },
+    });
+    const clusterIP = service.spec?.clusterIP;
+    await waitFor(`pod ${namespace}/echo to be ready`, 60_000, async () => {
+      const pod = await core.readNamespacedPod({ name: "echo", namespace });
+      return (
+        pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false
+      );
+    });
+
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: "dns-client" },
+        spec: {
+          restartPolicy: "Never",
+          containers: [
+            {
+              name: "client",
+              image: GOOD_IMAGE,
+              imagePullPolicy: "IfNotPresent",
+              command: ["node", "-e", DNS_CLIENT_JS],
+              env: [
+                {
+                  name: "NAMESPACE",
+                  valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
+                },
+              ],
+              securityContext: restricted,
+            },
+          ],
+        },
+      },
+    });
+    let phase = "";
+    await waitFor(`pod ${namespace}/dns-client to finish`, 60_000, async () => {
+      const pod = await core.readNamespacedPod({ name: "dns-client", namespace });
+      phase = pod.status?.phase ?? "";
+      return phase === "Succeeded" || phase === "Failed";
+    });
+    const output = await core.readNamespacedPodLog({ name: "dns-client", namespace });
+    expect(phase, `dns-client's output: ${output}`).to.equal("Succeeded");
+    const seen = JSON.parse(output.trim().split("\n").at(-1) ?? "{}") as Record<string, string>;
+
+    expect(seen.short, "echo").to.equal(clusterIP);
+    expect(seen.full, `echo.${namespace}.svc.cluster.local`).to.equal(clusterIP);
+    expect(seen.http, "GET http://echo/").to.match(/^200 hello from echo$/);
+    if (cluster.source === "testbed") {
+      // The testbed's CoreDNS on the node address; it forwards nothing, so a
+      // name outside the cluster does not exist (NXDOMAIN, not a timeout).
+      expect(seen.resolvConf).to.match(/^nameserver 10\.245\.0\.1$/m);
+      expect(seen.resolvConf).to.match(
+        new RegExp(
+          `^search ${namespace}\\.svc\\.cluster\\.local svc\\.cluster\\.local cluster\\.local\\b`,
+          "m",
+        ),
+      );
+      expect(seen.outside, "example.com").to.equal("error ENOTFOUND");
     }
   });
 
