@@ -61,16 +61,14 @@ export interface LintResult {
   skipped: LintArea[];
 }
 
-/** What each area lints when no paths are given. */
-const SHELL_PATHSPECS = ["*.sh", ".ci/run"];
-const JENKINSFILE_PATHSPECS = [
-  "Jenkinsfile",
-  "Jenkinsfile.*",
-  "**/Jenkinsfile",
-  "**/Jenkinsfile.*",
-  "vars/*.groovy",
-  "**/vars/*.groovy",
-];
+/**
+ * What the Jenkinsfile and shell areas lint when no paths are given: the
+ * tracked files matching these, less any `fixtures/` folder (tests' broken
+ * inputs, linted one by one by their tests).
+ */
+const SHELL_PATHSPECS = ["**/*.sh", ".ci/run"];
+const JENKINSFILE_PATHSPECS = ["**/Jenkinsfile", "**/Jenkinsfile.*", "**/vars/*.groovy"];
+const NOT_FIXTURES = ":(exclude,glob)**/fixtures/**";
 
 /**
  * One gate over the code, the Dockerfile, the manifests, the Jenkinsfiles and
@@ -98,13 +96,18 @@ export async function lint(
           path.relative(root, path.resolve(ctx.cwd, p)).split(path.sep).join("/"),
         ),
       )
-    : await discover(config!, deps.listFiles ?? gitLsFiles);
+    : await discover(config!, skipped, deps.listFiles ?? gitLsFiles);
   if (explicit) skipped.add("typescript");
 
   const findings: Finding[] = [];
   const durations: LintResult["durations"] = {};
-  const area = async (name: LintArea, what: string, body: () => Promise<Finding[]>) => {
-    if (skipped.has(name)) return;
+  const area = async (
+    name: LintArea,
+    inputs: readonly string[] | undefined,
+    what: string,
+    body: () => Promise<Finding[]>,
+  ) => {
+    if (skipped.has(name) || inputs?.length === 0) return;
     const started = Date.now();
     reporter.progress(`${name}: ${what}`);
     const found = await body();
@@ -123,15 +126,15 @@ export async function lint(
 
   // The quick areas run side by side; TypeScript, the slow one, beside them.
   await Promise.all([
-    area("typescript", "tsc --noEmit and eslint, no warnings allowed", () =>
+    area("typescript", undefined, "tsc --noEmit and eslint, no warnings allowed", () =>
       (deps.checkTypeScript ?? checkTypeScript)({ root, env: ctx.env, signal: ctx.signal }),
     ),
-    area("dockerfile", files.dockerfiles.join(", ") || "none", async () =>
+    area("dockerfile", files.dockerfiles, files.dockerfiles.join(", "), async () =>
       (
         await Promise.all(files.dockerfiles.map(async (f) => lintDockerfile(await read(f), f)))
       ).flat(),
     ),
-    area("manifests", files.manifests.join(", ") || "none", async () => {
+    area("manifests", files.manifests, files.manifests.join(", "), async () => {
       const manifestFiles: ManifestFile[] = await Promise.all(
         files.manifests.map(async (file) => ({ file, text: await read(file) })),
       );
@@ -154,7 +157,7 @@ export async function lint(
       }
       return found;
     }),
-    area("jenkinsfiles", files.jenkinsfiles.join(", ") || "none", async () => {
+    area("jenkinsfiles", files.jenkinsfiles, files.jenkinsfiles.join(", "), async () => {
       const knownCommands = deps.knownCommands ?? (await cliCommands());
       const found = (
         await Promise.all(
@@ -175,7 +178,7 @@ export async function lint(
       }
       return found;
     }),
-    area("shell", `shellcheck ${files.scripts.length} scripts`, async () => {
+    area("shell", files.scripts, `shellcheck ${files.scripts.length} scripts`, async () => {
       try {
         return await (deps.runShellcheck ?? runShellcheck)(files.scripts, {
           cwd: root,
@@ -233,27 +236,38 @@ interface LintFiles {
 /** The files of each area: the config's Dockerfile and manifests, the tracked Jenkinsfiles and scripts. */
 async function discover(
   config: PipelineConfig,
+  skipped: ReadonlySet<LintArea>,
   listFiles: LintDeps["listFiles"],
 ): Promise<LintFiles> {
   const rel = (file: string) => path.relative(config.root, file).split(path.sep).join("/");
-  let manifests: string[];
-  try {
-    manifests = (await readdir(config.deploy.manifestsDir))
-      .filter((n) => /\.ya?ml$/.test(n))
-      .sort()
-      .map((n) => rel(path.join(config.deploy.manifestsDir, n)));
-  } catch (error) {
-    throw new UsageError(
-      `cannot read the manifests folder ${config.deploy.manifestsDir} (deploy.manifests in ${config.file})`,
-      { cause: error },
-    );
-  }
+  const manifests = skipped.has("manifests") ? [] : await manifestFiles(config, rel);
+  const list = async (area: LintArea, pathspecs: readonly string[]) =>
+    skipped.has(area) ? [] : listFiles(config.root, pathspecs);
   return {
     dockerfiles: [rel(config.image.dockerfilePath)],
     manifests,
-    jenkinsfiles: await listFiles(config.root, JENKINSFILE_PATHSPECS),
-    scripts: await listFiles(config.root, SHELL_PATHSPECS),
+    jenkinsfiles: await list("jenkinsfiles", JENKINSFILE_PATHSPECS),
+    scripts: await list("shell", SHELL_PATHSPECS),
   };
+}
+
+/** The `*.yaml` / `*.yml` of the config's manifests folder, in name order. */
+async function manifestFiles(
+  config: PipelineConfig,
+  rel: (file: string) => string,
+): Promise<string[]> {
+  const dir = config.deploy.manifestsDir;
+  try {
+    return (await readdir(dir))
+      .filter((n) => /\.ya?ml$/.test(n))
+      .sort()
+      .map((n) => rel(path.join(dir, n)));
+  } catch (error) {
+    throw new UsageError(
+      `cannot read the manifests folder ${dir} (deploy.manifests in ${config.file})`,
+      { cause: error },
+    );
+  }
 }
 
 /** Each explicit path to its area, by name. */
@@ -276,7 +290,8 @@ function classify(paths: readonly string[]): LintFiles {
 
 async function gitLsFiles(root: string, pathspecs: readonly string[]): Promise<string[]> {
   try {
-    const { stdout } = await promisify(execFile)("git", ["ls-files", "-z", "--", ...pathspecs], {
+    const specs = [...pathspecs.map((p) => `:(glob)${p}`), NOT_FIXTURES];
+    const { stdout } = await promisify(execFile)("git", ["ls-files", "-z", "--", ...specs], {
       cwd: root,
     });
     return stdout.split("\0").filter(Boolean).sort();

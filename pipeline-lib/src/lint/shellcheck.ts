@@ -14,7 +14,7 @@ interface Comment {
   message: string;
 }
 
-/** ShellCheck's findings over `files` (relative to `cwd`); info and style count as warnings. */
+/** ShellCheck's findings over `files` (relative to `cwd`): its errors and warnings are errors, its info and style notes warnings. */
 export async function runShellcheck(
   files: readonly string[],
   { cwd, env, signal }: { cwd: string; env: NodeJS.ProcessEnv; signal?: AbortSignal },
@@ -51,7 +51,7 @@ export async function runShellcheck(
     line: c.line,
     column: c.column,
     rule: `shell/SC${c.code}`,
-    severity: c.level === "error" ? "error" : "warning",
+    severity: c.level === "error" || c.level === "warning" ? "error" : "warning",
     message: c.message,
   }));
 }
