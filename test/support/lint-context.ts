@@ -2,7 +2,12 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { CommandContext } from "../../pipeline-lib/src/commands/context.js";
-import { lint, type LintOptions, type LintResult } from "../../pipeline-lib/src/commands/lint.js";
+import {
+  lint,
+  type LintDeps,
+  type LintOptions,
+  type LintResult,
+} from "../../pipeline-lib/src/commands/lint.js";
 import { loadConfig } from "../../pipeline-lib/src/config/load-config.js";
 import { StageError } from "../../pipeline-lib/src/errors.js";
 import { MemoryReporter } from "../../pipeline-lib/src/output/reporter.js";
@@ -43,10 +48,11 @@ const defaults: LintOptions = {
 export async function lintFindings(
   options: Partial<LintOptions>,
   ctx: CommandContext & { reporter: MemoryReporter },
+  deps: Partial<LintDeps> = {},
 ): Promise<{ result: LintResult; failed: boolean }> {
   let failed = false;
   try {
-    await lint({ ...defaults, ...options }, ctx);
+    await lint({ ...defaults, ...options }, ctx, deps);
   } catch (error) {
     if (!(error instanceof StageError)) throw error;
     failed = true;
