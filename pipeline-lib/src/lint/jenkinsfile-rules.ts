@@ -65,14 +65,18 @@ export function lintJenkinsfile(
   return findings;
 }
 
-/** The commands of `npx pipeline <command>` anywhere, and of `pipeline <command>` in a shell command. */
+/**
+ * The commands of `npx pipeline <command>` anywhere, and of a bare
+ * `pipeline <command>` where a shell command starts inside an `sh` step.
+ */
 export function pipelineCommands(line: string): string[] {
   const found: string[] = [];
-  const call = /(?:^|[\s'"`;&|(])(npx\s+)?pipeline((?:\s+[^\s'"`;&|)]+)+)/g;
+  const call = /(npx\s+)?\bpipeline((?:\s+[^\s'"`;&|)]+)+)/g;
+  const inShellStep = /\bsh\s*\(?\s*(script:\s*)?['"]/.test(line);
   for (const match of line.matchAll(call)) {
-    const before = line.slice(0, match.index + 1);
-    const inShell = match[1] !== undefined || /\bsh\s*\(?\s*(script:\s*)?['"]/.test(before);
-    if (!inShell) continue;
+    const before = line.slice(0, match.index).trimEnd();
+    const commandStart = /(['"`;(|]|&&)$/.test(before);
+    if (match[1] === undefined && !(inShellStep && commandStart)) continue;
     const words = match[2]!.trim().split(/\s+/);
     let i = 0;
     while (i < words.length && words[i]!.startsWith("-")) {
