@@ -178,7 +178,7 @@ export async function lint(
       }
       return found;
     }),
-    area("shell", files.scripts, `shellcheck ${files.scripts.length} scripts`, async () => {
+    area("shell", files.scripts, `shellcheck ${files.scripts.join(", ")}`, async () => {
       try {
         return await (deps.runShellcheck ?? runShellcheck)(files.scripts, {
           cwd: root,

@@ -1,4 +1,6 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
+// Every kind's model has this shape; each is imported by its path on first use.
+import type { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document } from "yaml";
 import type { Finding, Severity } from "./finding.js";
 
@@ -96,7 +98,8 @@ interface Models {
   validator(apiVersion: string, kind: string): Promise<((object: Json) => AjvError[]) | undefined>;
   typeMap(name: string): AttributeType[] | undefined;
 }
-type ModelClass = (new (data: Json) => { validate(): void }) & { kind?: string };
+/** A kubernetes-models class, such as `Deployment`: `validate()` throws the schema's errors. */
+type ModelClass = (new (data: Json) => Pick<Deployment, "validate">) & { kind?: string };
 interface AttributeType {
   name: string;
   baseName: string;
