@@ -69,7 +69,7 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
   } else {
     const { pod, port } = await podForService(kubeConfig, namespace, name);
     await using forward = await forwardPort(kubeConfig, { namespace, pod, port });
-    via = `pod ${namespace}/${pod}:${port} (port-forward on ${forward.url})`;
+    via = `pod ${namespace}/${pod}:${port} through a port-forward`;
     reporter.progress(`running ${checks.length} contract checks against ${via}`);
     results = await runContractChecks(checks, { baseUrl: forward.url, expectedCommit: commit });
   }
