@@ -20,6 +20,8 @@ const FIXTURE_FINDINGS: Record<string, Expected[]> = {
   "untagged-arg-base.Dockerfile": [error("dockerfile/pinned-base-image", 3)],
   "root-user.Dockerfile": [error("dockerfile/non-root-user", 8)],
   "no-user.Dockerfile": [error("dockerfile/non-root-user", 3)],
+  "good-multistage.Dockerfile": [],
+  "root-in-parent-stage.Dockerfile": [error("dockerfile/non-root-user", 4)],
   "npm-install.Dockerfile": [error("dockerfile/npm-ci", 6)],
   "remote-add.Dockerfile": [error("dockerfile/no-remote-add", 7)],
   "secret-env.Dockerfile": [error("dockerfile/no-secret-in-env", 5)],

@@ -67,7 +67,9 @@ export function lintDockerfile(text: string, file: string): Finding[] {
 
   const lastFrom = dockerfile.getFROMs().at(-1);
   const final = lastFrom && dockerfile.getContainingImage(lastFrom.getRange().start);
-  if (lastFrom && final) checkFinalStage(final, lineOf(lastFrom), add, lineOf);
+  if (lastFrom && final) {
+    checkFinalStage(stageChain(dockerfile, final), lineOf(lastFrom), add, lineOf);
+  }
 
   for (const instruction of dockerfile.getInstructions()) {
     const keyword = instruction.getKeyword();
@@ -107,13 +109,35 @@ export function lintDockerfile(text: string, file: string): Finding[] {
   return findings;
 }
 
+/**
+ * The final stage and the stages it is built FROM (`FROM builder`), nearest
+ * first: USER and LABEL carry over from a stage to the one built on it.
+ */
+function stageChain(dockerfile: Dockerfile, final: ImageTemplate): Instruction[] {
+  const byName = new Map(
+    dockerfile.getFROMs().flatMap((from) => {
+      const name = from.getBuildStage()?.toLowerCase();
+      return name ? [[name, from] as const] : [];
+    }),
+  );
+  const chain: Instruction[][] = [];
+  let stage: ImageTemplate | null = final;
+  while (stage && chain.length <= byName.size) {
+    chain.push(stage.getInstructions());
+    const parent = byName.get(stage.getFROMs()[0]?.getImage()?.toLowerCase() ?? "");
+    stage = parent ? dockerfile.getContainingImage(parent.getRange().start) : null;
+  }
+  // Oldest first, so that the last USER is the one that applies.
+  return chain.reverse().flat();
+}
+
 function checkFinalStage(
-  final: ImageTemplate,
+  instructions: Instruction[],
   fromLine: number,
   add: (line: number, rule: string, message: string) => void,
   lineOf: (instruction: Instruction) => number,
 ): void {
-  const user = final.getInstructions().findLast((i) => i.getKeyword() === "USER");
+  const user = instructions.findLast((i) => i.getKeyword() === "USER");
   const name = user?.getArgumentsContent()?.trim() ?? "";
   if (!user) {
     add(fromLine, "non-root-user", "the final stage runs as root: add a numeric non-root USER");
@@ -122,10 +146,7 @@ function checkFinalStage(
   }
 
   const labels = new Set(
-    final
-      .getInstructions()
-      .filter((i) => i.getKeyword() === "LABEL")
-      .flatMap((i) => declaredNames(i)),
+    instructions.filter((i) => i.getKeyword() === "LABEL").flatMap((i) => declaredNames(i)),
   );
   const missing = REQUIRED_OCI_LABELS.filter((label) => !labels.has(label));
   if (missing.length > 0) {
