@@ -24,6 +24,7 @@ function recordingHandlers(calls: Call[]): Handlers {
     rollback: record("rollback"),
     history: record("history"),
     lint: record("lint"),
+    notify: record("notify"),
   };
 }
 
@@ -228,6 +229,40 @@ describe("pipeline CLI", () => {
       },
       globals: { json: true, verbose: false },
     },
+    {
+      argv: ["notify", "--status", "success"],
+      command: "notify",
+      options: {
+        status: "success",
+        stage: undefined,
+        env: undefined,
+        duration: undefined,
+        artifact: "build.json",
+      },
+    },
+    {
+      argv: [
+        "notify",
+        "-s",
+        "failure",
+        "--stage",
+        "Deploy to test",
+        "-e",
+        "test",
+        "--duration",
+        "83.5",
+        "-a",
+        "out/build.json",
+      ],
+      command: "notify",
+      options: {
+        status: "failure",
+        stage: "Deploy to test",
+        env: "test",
+        duration: 83.5,
+        artifact: "out/build.json",
+      },
+    },
   ];
 
   for (const { argv, command, options, globals } of table) {
@@ -264,6 +299,15 @@ describe("pipeline CLI", () => {
     {
       argv: ["promote", "--digest", DIGEST, "--tag", "-bad"],
       message: /"-bad" is not a valid tag/,
+    },
+    { argv: ["notify"], message: /required option '-s, --status <status>'/ },
+    {
+      argv: ["notify", "--status", "aborted"],
+      message: /Allowed choices are success, failure, fixed/,
+    },
+    {
+      argv: ["notify", "-s", "fixed", "--duration", "2m"],
+      message: /"2m" is not a number of seconds/,
     },
   ];
   for (const { argv, message } of usage) {

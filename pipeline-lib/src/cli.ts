@@ -6,6 +6,7 @@ import type { GlobalOptions } from "./commands/context.js";
 import type { DeployOptions } from "./commands/deploy.js";
 import type { HistoryOptions } from "./commands/history.js";
 import type { LintOptions } from "./commands/lint.js";
+import type { NotifyOptions } from "./commands/notify.js";
 import type { RollbackOptions } from "./commands/rollback.js";
 import type { VerifyOptions } from "./commands/verify.js";
 import type { PromoteOptions } from "./commands/promote.js";
@@ -14,6 +15,7 @@ import type { RunOptions } from "./commands/run.js";
 import type { TestOptions } from "./commands/test.js";
 import { DEFAULT_ARTIFACT_FILE } from "./artifact/build-artifact.js";
 import { LINT_AREAS, type LintArea } from "./lint/finding.js";
+import { NOTIFY_STATUSES } from "./notify/slack-message.js";
 
 /**
  * One function per command. cli.ts only declares commands and options and hands
@@ -31,6 +33,7 @@ export interface Handlers {
   rollback(options: RollbackOptions, globals: GlobalOptions): Promise<void>;
   history(options: HistoryOptions, globals: GlobalOptions): Promise<void>;
   lint(options: LintOptions, globals: GlobalOptions): Promise<void>;
+  notify(options: NotifyOptions, globals: GlobalOptions): Promise<void>;
 }
 
 export interface ProgramOutput {
@@ -256,6 +259,45 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     );
 
   program
+    .command("notify")
+    .description(
+      "post how a run ended to Slack (webhook in SLACK_WEBHOOK_URL); never fails the pipeline",
+    )
+    .addOption(
+      new Option("-s, --status <status>", "how the run ended")
+        .choices(NOTIFY_STATUSES)
+        .makeOptionMandatory(),
+    )
+    .option("--stage <title>", "the stage that failed (default: FAILED_STAGE)")
+    .option("-e, --env <name>", "the environment the run deployed to")
+    .option(
+      "--duration <seconds>",
+      "how long the run took (default: BUILD_DURATION, else the time since BUILD_START)",
+      parseSeconds,
+    )
+    .addOption(artifactOption())
+    .action(
+      async (opts: {
+        status: NotifyOptions["status"];
+        stage?: string;
+        env?: string;
+        duration?: number;
+        artifact: string;
+      }) => {
+        await handlers.notify(
+          {
+            status: opts.status,
+            stage: opts.stage,
+            env: opts.env,
+            duration: opts.duration,
+            artifact: opts.artifact,
+          },
+          globals(),
+        );
+      },
+    );
+
+  program
     .command("run")
     .description("run a pipeline's stages locally, in the order Jenkins runs them")
     .addArgument(new Argument("<pipeline>", "which pipeline").choices(["dev", "prod"]))
@@ -301,6 +343,13 @@ function collectLintAreas(value: string, previous: LintArea[]): LintArea[] {
 function parseCount(value: string): number {
   if (!/^[0-9]+$/.test(value)) {
     throw new InvalidArgumentError(`"${value}" is not a count (0, 1, 2, …)`);
+  }
+  return Number(value);
+}
+
+function parseSeconds(value: string): number {
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value)) {
+    throw new InvalidArgumentError(`"${value}" is not a number of seconds`);
   }
   return Number(value);
 }

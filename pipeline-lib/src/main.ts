@@ -41,6 +41,10 @@ export const defaultHandlers: Handlers = {
     const { lint } = await import("./commands/lint.js");
     await lint(options, createCommandContext("lint", globals));
   },
+  async notify(options, globals) {
+    const { notify } = await import("./commands/notify.js");
+    await notify(options, createCommandContext("notify", globals));
+  },
   async run(options, globals) {
     const { run } = await import("./commands/run.js");
     await run(options, createCommandContext(`run ${options.pipeline}`, globals));
