@@ -7,8 +7,8 @@ import { readManifests } from "../deploy/read-manifests.js";
 import { rollBackAfterFailure } from "../deploy/recover.js";
 import { renderManifests, type ReleaseInfo } from "../deploy/render-manifests.js";
 import { ConfigError, InterruptedError, StageError, UsageError } from "../errors.js";
-import { ApplyRejected, applyObjects, ensureNamespace } from "../kube/apply.js";
-import { namespaceExists } from "../deploy/namespace-exists.js";
+import { ApplyRejected, applyObjects } from "../kube/apply.js";
+import { ensurePodSecurity, readNamespaceLabels } from "../deploy/pod-security.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
 import { DeploymentNotFound, listRevisions } from "../kube/revisions.js";
 import { waitForRollout } from "../kube/wait-for-rollout.js";
@@ -89,7 +89,8 @@ export async function deploy(
   });
   const names = rendered.objects.map((o) => `${o.kind}/${o.metadata?.name}`);
   const { kubeConfig, namespace } = target;
-  const exists = await namespaceExists(kubeConfig, namespace);
+  const liveLabels = await readNamespaceLabels(kubeConfig, namespace);
+  const exists = liveLabels !== undefined;
   // A namespace that does not exist yet cannot hold a dry run; the objects are
   // then checked in `default`, which validates them just the same.
   const checkIn = exists ? namespace : "default";
@@ -137,7 +138,8 @@ export async function deploy(
   if (signal.aborted) throw new InterruptedError("interrupted before anything was applied");
 
   // 2. One deploy per namespace at a time.
-  await ensureNamespace(kubeConfig, namespace);
+  // With the Pod Security labels of the environment's level ("restricted" by default).
+  await ensurePodSecurity(kubeConfig, namespace, target.environment.podSecurity, liveLabels);
   await using lock = await acquireDeployLock(kubeConfig, {
     namespace,
     holder: `${release.triggeredBy}, ${deployLockHolder(ctx.env)}`,

@@ -101,6 +101,11 @@ const environment = z
     url: z.url().optional(),
     /** Extra environment variables for the app container. */
     env: z.record(z.string(), z.string()).default({}),
+    /**
+     * The Pod Security Standard the namespace enforces (and warns and audits
+     * at): its `pod-security.kubernetes.io/*` labels. `restricted` when absent.
+     */
+    podSecurity: z.enum(["restricted", "baseline", "privileged"]).optional(),
   })
   .strict();
 
