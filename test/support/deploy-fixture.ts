@@ -142,6 +142,11 @@ export class DeployFixture implements AsyncDisposable {
       manifests?: string;
       /** Another folder for a second config on the same namespace. */
       dirName?: string;
+      /** A `production` environment too, in this namespace (autoscaled when asked). */
+      production?: {
+        namespace: string;
+        autoscaling?: { minReplicas: number; maxReplicas: number };
+      };
     } = {},
   ): Promise<string> {
     const dir = path.join(this.work, `project-${overrides.dirName ?? namespace}`);
@@ -170,7 +175,7 @@ environments:
     storageClass: standard
     host: ${namespace}.test.local
     service: { type: NodePort }
-`;
+${productionEnvironment(overrides.production)}`;
     await writeFile(path.join(dir, "pipeline.config.yaml"), config);
     return dir;
   }
@@ -210,6 +215,19 @@ environments:
     await this.registry[Symbol.asyncDispose]();
     await rm(this.work, { recursive: true, force: true });
   }
+}
+
+function productionEnvironment(
+  production:
+    { namespace: string; autoscaling?: { minReplicas: number; maxReplicas: number } } | undefined,
+): string {
+  if (!production) return "";
+  const { namespace, autoscaling } = production;
+  return `  production:
+    namespace: ${namespace}
+    storageClass: standard
+    host: ${namespace}.test.local
+${autoscaling ? `    autoscaling: { minReplicas: ${autoscaling.minReplicas}, maxReplicas: ${autoscaling.maxReplicas} }\n` : ""}`;
 }
 
 /** Requests a visitor would make, in a loop, counting every failure, until stopped. */

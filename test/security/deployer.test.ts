@@ -1,0 +1,488 @@
+import * as k8s from "@kubernetes/client-node";
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseAllDocuments } from "yaml";
+import { DeployFixture, ROOT, type Run } from "../support/deploy-fixture.js";
+import {
+  ensurePodSecurity,
+  readNamespaceLabels,
+} from "../../pipeline-lib/src/deploy/pod-security.js";
+import { StageError } from "../../pipeline-lib/src/errors.js";
+import { applyObjects } from "../../pipeline-lib/src/kube/apply.js";
+import { KubeApiError } from "../../pipeline-lib/src/kube/kube-api-error.js";
+import { KubeJsonClient, type JsonRequest } from "../../pipeline-lib/src/kube/kube-json-client.js";
+
+const ok = (run: Run) => expect(run.code, `exit ${run.code}\n${run.stderr}`).to.equal(0);
+const json = <T>(run: Run): T => JSON.parse(run.stdout) as T;
+
+interface AccessObject extends k8s.KubernetesObject {
+  roleRef?: { name: string };
+  subjects?: { kind: string; name: string; namespace?: string }[];
+}
+
+/**
+ * k8s/access/ for fresh namespaces: `test`, `production` and `pipeline-system`
+ * become the given names, and the cluster-scoped ClusterRole gets a suffix, so
+ * that the test never touches what an admin applied to the cluster.
+ */
+async function renderAccess(
+  names: Record<string, string>,
+  suffix: string,
+): Promise<AccessObject[]> {
+  const text = await readFile(path.join(ROOT, "k8s/access/deployer.yaml"), "utf8");
+  const rename = (name: string) => names[name] ?? name;
+  return parseAllDocuments(text).map((doc) => {
+    const object = doc.toJS() as AccessObject;
+    const metadata = object.metadata!;
+    if (object.kind === "Namespace") metadata.name = rename(metadata.name!);
+    if (object.kind === "ClusterRole") metadata.name = `${metadata.name}-${suffix}`;
+    if (metadata.namespace) metadata.namespace = rename(metadata.namespace);
+    if (object.roleRef) object.roleRef.name = `${object.roleRef.name}-${suffix}`;
+    for (const subject of object.subjects ?? []) {
+      if (subject.namespace) subject.namespace = rename(subject.namespace);
+    }
+    return object;
+  });
+}
+
+/** A kubeconfig holding nothing but the API server, its CA and the token. */
+function tokenKubeconfig(admin: k8s.KubeConfig, token: string): string {
+  const cluster = admin.getCurrentCluster()!;
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      {
+        name: "cluster",
+        cluster: {
+          server: cluster.server,
+          ...(cluster.caData ? { "certificate-authority-data": cluster.caData } : {}),
+          ...(cluster.caFile ? { "certificate-authority": cluster.caFile } : {}),
+        },
+      },
+    ],
+    users: [{ name: "pipeline-deployer", user: { token } }],
+    contexts: [{ name: "deployer", context: { cluster: "cluster", user: "pipeline-deployer" } }],
+    "current-context": "deployer",
+  });
+}
+
+/** The HTTP code the API server answers `method path` with for these credentials. */
+async function answer(
+  kubeConfig: k8s.KubeConfig,
+  method: k8s.HttpMethod,
+  apiPath: string,
+  request: JsonRequest = {},
+): Promise<{ code: number; message: string }> {
+  try {
+    await KubeJsonClient.forConfig(kubeConfig).request(method, apiPath, request);
+    return { code: 200, message: "" };
+  } catch (error) {
+    if (error instanceof KubeApiError) return { code: error.code, message: error.message };
+    throw error;
+  }
+}
+
+interface ContainerSecurity {
+  runAsNonRoot?: boolean;
+  runAsUser?: number;
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  privileged?: boolean;
+  capabilities?: { add?: string[]; drop?: string[] };
+  seccompProfile?: { type?: string };
+}
+
+/**
+ * Security as it is enforced, on a real cluster: Jenkins' identity from
+ * k8s/access/ deploys, verifies, rolls back and reads history through the
+ * shipped bin and can do nothing else, and the namespaces it deploys to run
+ * only pods that meet Pod Security "restricted".
+ */
+describe("least-privilege deployer and Pod Security 'restricted', on a real cluster @slow", function () {
+  this.timeout(900_000);
+  const suffix = randomBytes(3).toString("hex");
+  const names = {
+    test: `sec-test-${suffix}`,
+    production: `sec-prod-${suffix}`,
+    "pipeline-system": `sec-system-${suffix}`,
+  };
+  let fixture: DeployFixture;
+  let admin: k8s.KubeConfig;
+  let deployer: k8s.KubeConfig;
+  let deployerFile: string;
+  let project: string;
+  let access: AccessObject[] = [];
+  const extraNamespaces: string[] = [];
+
+  before(async function () {
+    this.timeout(1_800_000);
+    fixture = await DeployFixture.create((line) =>
+      process.stderr.write(`      [fixture] ${line}\n`),
+    );
+    admin = fixture.cluster.kubeConfig;
+    access = await renderAccess(names, suffix);
+    await applyObjects(admin, access);
+    const response = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
+      name: "pipeline-deployer",
+      namespace: names["pipeline-system"],
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    deployerFile = path.join(fixture.work, "deployer.kubeconfig");
+    const token = response.status?.token;
+    if (!token) throw new Error("the TokenRequest returned no token");
+    await writeFile(deployerFile, tokenKubeconfig(admin, token), { mode: 0o600 });
+    deployer = new k8s.KubeConfig();
+    deployer.loadFromFile(deployerFile);
+    project = await fixture.project(names.test, {
+      production: { namespace: names.production, autoscaling: { minReplicas: 1, maxReplicas: 2 } },
+    });
+  });
+  after(async () => {
+    if (!fixture) return;
+    const client = KubeJsonClient.forConfig(admin);
+    for (const object of access.filter((o) => o.kind === "ClusterRole")) {
+      await client
+        .request(
+          "DELETE",
+          `/apis/rbac.authorization.k8s.io/v1/clusterroles/${object.metadata!.name}`,
+        )
+        .catch(() => undefined);
+    }
+    for (const namespace of [...Object.values(names), ...extraNamespaces]) {
+      await fixture.deleteNamespace(namespace);
+    }
+    await fixture[Symbol.asyncDispose]();
+  });
+
+  /** The shipped bin with the deployer's kubeconfig and nothing else. */
+  const asDeployer = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    fixture.run(args, project, { KUBECONFIG: deployerFile, ...env });
+  const deploy = (environment: string, image: { ref: string; commit: string }) =>
+    asDeployer(["--json", "deploy", "--env", environment, "--image", image.ref], {
+      GIT_COMMIT: image.commit,
+    });
+  const currentCommit = async (environment: string) => {
+    const run = await asDeployer(["--json", "history", "--env", environment]);
+    ok(run);
+    const { revisions } = json<{
+      revisions: { revision: number; current: boolean; commit?: string }[];
+    }>(run);
+    return { revisions, commit: revisions.find((r) => r.current)?.commit };
+  };
+
+  it("the token is the deployer's ServiceAccount and nothing more", async () => {
+    const review = await deployer.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+    });
+    expect(review.status?.userInfo?.username).to.equal(
+      `system:serviceaccount:${names["pipeline-system"]}:pipeline-deployer`,
+    );
+    expect(review.status?.userInfo?.groups).to.have.members([
+      "system:serviceaccounts",
+      `system:serviceaccounts:${names["pipeline-system"]}`,
+      "system:authenticated",
+    ]);
+  });
+
+  it("deploys, verifies, reports a crash, rolls back and lists history with only that token", async () => {
+    const { v1, next, crash } = fixture.images;
+    const first = await deploy("test", v1);
+    ok(first);
+    expect(first.stderr).to.match(new RegExp(`server-side dry run in namespace ${names.test}\\b`));
+    ok(await deploy("test", next));
+    ok(await asDeployer(["verify", "--env", "test"]));
+
+    // A crash: the report needs the pod's log and events; the rollback patches the Deployment.
+    const crashed = await deploy("test", crash);
+    expect(crashed.code, crashed.stderr).to.equal(1);
+    expect(crashed.stderr).to.match(/CrashLoopBackOff/);
+    expect(crashed.stderr).to.include("fatal: cannot load settings from the cluster");
+    expect(crashed.stderr).to.match(/rolled back .* which is healthy and serving/);
+    expect((await currentCommit("test")).commit).to.equal(next.commit);
+
+    const before = (await currentCommit("test")).revisions;
+    const firstRevision = before.find((r) => r.commit === v1.commit)!.revision;
+    const back = await asDeployer([
+      "--json",
+      "rollback",
+      "--env",
+      "test",
+      "--to-revision",
+      `${firstRevision}`,
+    ]);
+    ok(back);
+    const { revisions, commit } = await currentCommit("test");
+    expect(commit).to.equal(v1.commit);
+    expect(revisions.length).to.be.at.least(3);
+    ok(await asDeployer(["verify", "--env", "test"]));
+
+    // production: another namespace, bound the same way, autoscaled (a HorizontalPodAutoscaler).
+    ok(await deploy("production", v1));
+    ok(await asDeployer(["verify", "--env", "production"]));
+    expect((await currentCommit("production")).commit).to.equal(v1.commit);
+
+    for (const run of [first, crashed, back]) {
+      expect(run.stderr, "no step fell short for want of a right").not.to.match(
+        /forbidden|could not release|could not hand/i,
+      );
+    }
+  });
+
+  it("is refused (403) everything else: other Secrets, kube-system, cluster RBAC, exec, relabelling", async () => {
+    const pods = await deployer.makeApiClient(k8s.CoreV1Api).listNamespacedPod({
+      namespace: names.test,
+      labelSelector: "app.kubernetes.io/name=visit-counter",
+    });
+    const pod = pods.items.find((p) => p.status?.phase === "Running")!.metadata!.name!;
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "intruder", namespace: "kube-system" },
+      spec: {
+        selector: { matchLabels: { app: "intruder" } },
+        template: {
+          metadata: { labels: { app: "intruder" } },
+          spec: { containers: [{ name: "c", image: fixture.images.v1.ref }] },
+        },
+      },
+    };
+    const binding = {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: `intruder-${suffix}` },
+      roleRef: {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "ClusterRole",
+        name: "cluster-admin",
+      },
+      subjects: [
+        { kind: "ServiceAccount", name: "pipeline-deployer", namespace: names["pipeline-system"] },
+      ],
+    };
+    const exec = `/api/v1/namespaces/${names.test}/pods/${pod}/exec`;
+    const execQuery = { command: "id", container: "visit-counter", stdout: "true" };
+    // Dry runs: authorization comes first, and nothing is left behind should it ever pass.
+    const dryRun = { dryRun: "All" };
+    const attempts: [string, k8s.HttpMethod, string, JsonRequest][] = [
+      ["read the Secrets of kube-system", "GET", "/api/v1/namespaces/kube-system/secrets", {}],
+      [
+        "read the Secrets of its own ServiceAccount's namespace",
+        "GET",
+        `/api/v1/namespaces/${names["pipeline-system"]}/secrets`,
+        {},
+      ],
+      [
+        "list the Secrets of the namespace it deploys to",
+        "GET",
+        `/api/v1/namespaces/${names.test}/secrets`,
+        {},
+      ],
+      [
+        "create a Deployment in kube-system",
+        "POST",
+        "/apis/apps/v1/namespaces/kube-system/deployments",
+        { body: deployment, query: dryRun },
+      ],
+      [
+        "create a ClusterRoleBinding to cluster-admin",
+        "POST",
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        { body: binding, query: dryRun },
+      ],
+      ["exec into the app's pod (POST)", "POST", exec, { query: execQuery }],
+      ["exec into the app's pod (WebSocket GET)", "GET", exec, { query: execQuery }],
+      [
+        "lift its namespace's Pod Security level",
+        "PATCH",
+        `/api/v1/namespaces/${names.test}`,
+        {
+          body: { metadata: { labels: { "pod-security.kubernetes.io/enforce": "privileged" } } },
+          contentType: "application/merge-patch+json",
+        },
+      ],
+      [
+        "create a Pod directly",
+        "POST",
+        `/api/v1/namespaces/${names.test}/pods`,
+        { body: { ...deployment.spec.template, metadata: { name: "direct" } }, query: dryRun },
+      ],
+    ];
+    const answers: string[] = [];
+    for (const [what, method, apiPath, request] of attempts) {
+      const { code, message } = await answer(deployer, method, apiPath, request);
+      answers.push(`${what}: ${code} ${message}`);
+    }
+    for (const line of answers) expect(line).to.match(/: 403 .*forbidden/);
+
+    // The same exec with the admin's credentials gets past authorization (it then wants an
+    // upgrade to a stream): the 403 above is RBAC, not a malformed request.
+    const control = await answer(admin, "POST", exec, { query: execQuery });
+    expect(control.code, control.message).to.equal(400);
+  });
+
+  it("both namespaces enforce 'restricted', and a pod that breaks it is rejected", async () => {
+    for (const namespace of [names.test, names.production]) {
+      const labels = (await readNamespaceLabels(deployer, namespace))!;
+      expect(labels).to.include({
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+      });
+    }
+    const core = admin.makeApiClient(k8s.CoreV1Api);
+    const image = fixture.images.v1.ref;
+    const compliant: k8s.V1SecurityContext = {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    };
+    const pod = (name: string, securityContext: k8s.V1SecurityContext): k8s.V1Pod => ({
+      metadata: { name },
+      spec: { containers: [{ name: "c", image, securityContext }] },
+    });
+    // The control: the same pod, compliant, is admitted (a dry run: nothing to clean up).
+    await core.createNamespacedPod({
+      namespace: names.test,
+      body: pod("compliant", compliant),
+      dryRun: "All",
+    });
+    const { runAsNonRoot: _nonRoot, ...withoutNonRoot } = compliant;
+    const { allowPrivilegeEscalation: _escalation, ...withoutEscalation } = compliant;
+    const violations: [string, k8s.V1SecurityContext, RegExp][] = [
+      ["privileged", { ...withoutEscalation, privileged: true }, /privileged/],
+      ["root", { ...withoutNonRoot, runAsUser: 0 }, /runAsUser=0/],
+    ];
+    for (const [what, securityContext, named] of violations) {
+      // Even the cluster admin is refused, and not in a dry run: the pod is never created.
+      const error = await core
+        .createNamespacedPod({
+          namespace: names.test,
+          body: pod(`violates-${what}`, securityContext),
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e as k8s.ApiException<unknown>,
+        );
+      expect(error, `a ${what} pod was admitted`).to.not.equal(undefined);
+      expect(error!.code).to.equal(403);
+      const body = typeof error!.body === "string" ? error!.body : JSON.stringify(error!.body);
+      expect(body).to.match(/violates PodSecurity \\?"restricted:latest\\?"/);
+      expect(body).to.match(named);
+    }
+  });
+
+  it("the app and Redis run as non-root, read-only, without capabilities; a write to / fails", async () => {
+    const core = deployer.makeApiClient(k8s.CoreV1Api);
+    const running = (
+      await core.listNamespacedPod({
+        namespace: names.test,
+        labelSelector: "app.kubernetes.io/part-of=visit-counter",
+      })
+    ).items.filter((p) => p.status?.phase === "Running" && !p.metadata?.deletionTimestamp);
+    const app = running.find(
+      (p) => p.metadata?.labels?.["app.kubernetes.io/name"] === "visit-counter",
+    )!;
+    const redis = running.find((p) => p.metadata?.labels?.["app.kubernetes.io/name"] === "redis")!;
+    expect(app, "a running app pod").to.not.equal(undefined);
+    expect(redis, "a running Redis pod").to.not.equal(undefined);
+    for (const pod of [app, redis]) {
+      const podContext = pod.spec!.securityContext!;
+      for (const container of pod.spec!.containers) {
+        const context = container.securityContext as ContainerSecurity;
+        const where = `${pod.metadata!.name}/${container.name}`;
+        expect(context.runAsNonRoot ?? podContext.runAsNonRoot, where).to.equal(true);
+        expect(context.runAsUser ?? podContext.runAsUser, where).to.be.greaterThan(0);
+        expect(context.readOnlyRootFilesystem, where).to.equal(true);
+        expect(context.allowPrivilegeEscalation, where).to.equal(false);
+        expect(context.capabilities, where).to.deep.equal({ drop: ["ALL"] });
+        expect((context.seccompProfile ?? podContext.seccompProfile)?.type, where).to.equal(
+          "RuntimeDefault",
+        );
+      }
+      expect(pod.spec!.automountServiceAccountToken, pod.metadata!.name).to.equal(false);
+    }
+
+    // No exec (the deployer may not): a short-lived pod with the app's image, securityContext
+    // and pull secret tries to write to / and says what happened in its log.
+    const appContainer = app.spec!.containers[0]!;
+    const probe: k8s.V1Pod = {
+      metadata: { name: `write-probe-${suffix}` },
+      spec: {
+        restartPolicy: "Never",
+        automountServiceAccountToken: false,
+        securityContext: app.spec!.securityContext!,
+        imagePullSecrets: app.spec!.imagePullSecrets!,
+        containers: [
+          {
+            name: "probe",
+            image: appContainer.image!,
+            securityContext: appContainer.securityContext!,
+            command: [
+              "sh",
+              "-c",
+              'echo "uid=$(id -u)"; grep CapEff /proc/self/status; ' +
+                'if echo x > /probe; then echo "write to / succeeded"; else echo "write to / failed"; fi',
+            ],
+          },
+        ],
+      },
+    };
+    const adminCore = admin.makeApiClient(k8s.CoreV1Api);
+    await adminCore.createNamespacedPod({ namespace: names.test, body: probe });
+    let phase: string | undefined;
+    for (let i = 0; i < 120 && phase !== "Succeeded" && phase !== "Failed"; i++) {
+      await sleep(500);
+      phase = (
+        await adminCore.readNamespacedPod({ namespace: names.test, name: probe.metadata!.name! })
+      ).status?.phase;
+    }
+    expect(phase).to.equal("Succeeded");
+    const log = String(
+      await core.readNamespacedPodLog({ namespace: names.test, name: probe.metadata!.name! }),
+    );
+    process.stderr.write(`      [probe log] ${log.trim().replace(/\n/g, " | ")}\n`);
+    expect(log).to.match(/^uid=1000$/m);
+    expect(log).to.match(/^CapEff:\s+0{16}$/m);
+    expect(log).to.match(/Read-only file system/);
+    expect(log).to.include("write to / failed");
+  });
+
+  it("deploy labels a namespace it creates, and says so when it may not relabel one", async () => {
+    const fresh = `sec-fresh-${suffix}`;
+    extraNamespaces.push(fresh);
+    await ensurePodSecurity(admin, fresh, undefined, undefined);
+    expect(await readNamespaceLabels(admin, fresh)).to.include({
+      "pod-security.kubernetes.io/enforce": "restricted",
+      "pod-security.kubernetes.io/warn": "restricted",
+      "pod-security.kubernetes.io/audit": "restricted",
+    });
+    await ensurePodSecurity(admin, fresh, "baseline", await readNamespaceLabels(admin, fresh));
+    expect(await readNamespaceLabels(admin, fresh)).to.include({
+      "pod-security.kubernetes.io/enforce": "baseline",
+    });
+
+    // The deployer finds its namespace labelled as asked and leaves it be; asked for less, it stops.
+    const live = await readNamespaceLabels(deployer, names.test);
+    await ensurePodSecurity(deployer, names.test, "restricted", live);
+    const refused = await ensurePodSecurity(deployer, names.test, "privileged", live).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).to.be.instanceOf(StageError);
+    expect((refused as Error).message).to.match(
+      new RegExp(
+        `namespace ${names.test} does not carry the Pod Security labels of podSecurity: privileged`,
+      ),
+    );
+    expect(
+      (await readNamespaceLabels(admin, names.test))!["pod-security.kubernetes.io/enforce"],
+    ).to.equal("restricted");
+  });
+});
