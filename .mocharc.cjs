@@ -18,6 +18,7 @@ module.exports = {
         "pipeline-lib/src/**/*.test.ts",
         "test/**/*.test.ts",
         "infra/**/*.test.ts",
+        "Diagrams/**/*.test.ts",
       ],
   reporter: "./test/ci-reporter.cjs",
   timeout: 20_000,
