@@ -1,3 +1,4 @@
+import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
@@ -148,33 +149,65 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
   });
 
   it("lets one deploy at a time into a namespace: the second waits, or fails naming the holder", async () => {
-    const first = fixture.start(
-      ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
-      project,
-      { GIT_COMMIT: fixture.images.v1.commit, PIPELINE_TRIGGERED_BY: "first-deployer" },
-    );
-    await until(
-      () => /applying \d+ objects/.test(first.output()),
-      60_000,
-      "the first deploy to apply",
-    );
+    // Another pipeline holds the namespace (as one on another agent would).
+    const leases = fixture.cluster.kubeConfig.makeApiClient(k8s.CoordinationV1Api);
+    await leases.createNamespacedLease({
+      namespace,
+      body: {
+        metadata: { name: "pipeline-deploy-lock", namespace },
+        spec: {
+          holderIdentity: "other-pipeline (prod #12)",
+          leaseDurationSeconds: 30,
+          acquireTime: new k8s.V1MicroTime(),
+          renewTime: new k8s.V1MicroTime(),
+        },
+      },
+    });
     const impatient = await fixture.run(
-      ["deploy", "--env", "test", "--image", fixture.images.next.ref],
+      ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
       await fixture.project(namespace, { lockTimeoutSeconds: 1, dirName: "impatient" }),
-      { GIT_COMMIT: fixture.images.next.commit, PIPELINE_TRIGGERED_BY: "second-deployer" },
+      { GIT_COMMIT: fixture.images.v1.commit },
     );
     expect(impatient.code, impatient.stderr).to.equal(1);
-    expect(impatient.stderr).to.include("first-deployer");
+    expect(impatient.stderr).to.include("held by other-pipeline (prod #12)");
+    expect(impatient.stderr, "it gave up before applying anything").to.not.match(/applying/);
+
     const patient = fixture.start(
+      ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
+      project,
+      { GIT_COMMIT: fixture.images.v1.commit },
+    );
+    await until(
+      () => /waiting for the deploy lock/.test(patient.output()),
+      60_000,
+      "the patient deploy to wait for the lock",
+    );
+    await leases.deleteNamespacedLease({ name: "pipeline-deploy-lock", namespace });
+    ok(await patient.done);
+
+    // Two real deploys at once: both succeed, one after the other.
+    const a = fixture.start(
       ["deploy", "--env", "test", "--image", fixture.images.next.ref],
       project,
-      { GIT_COMMIT: fixture.images.next.commit, PIPELINE_TRIGGERED_BY: "third-deployer" },
+      {
+        GIT_COMMIT: fixture.images.next.commit,
+        PIPELINE_TRIGGERED_BY: "deployer-a",
+      },
     );
-    const firstRun = await first.done;
-    ok(firstRun);
-    const patientRun = await patient.done;
-    ok(patientRun);
-    expect(patientRun.stderr).to.match(/first-deployer/);
+    const b = fixture.start(
+      ["deploy", "--env", "test", "--image", fixture.images.next.ref],
+      project,
+      {
+        GIT_COMMIT: fixture.images.next.commit,
+        PIPELINE_TRIGGERED_BY: "deployer-b",
+      },
+    );
+    const [runA, runB] = await Promise.all([a.done, b.done]);
+    ok(runA);
+    ok(runB);
+    const waited = [runA, runB].filter((r) => /waiting for the deploy lock/.test(r.stderr));
+    expect(waited.length, "exactly one of them waited for the other").to.equal(1);
+    expect(waited[0]!.stderr).to.match(/held by deployer-[ab]/);
     expect((await history()).find((r) => r.current)!.commit).to.equal(fixture.images.next.commit);
   });
 
@@ -190,7 +223,7 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     expect(run.code, run.stderr).to.equal(130);
     expect(run.stderr).to.match(/interrupted/);
     const lease = await fixture.cluster.kubeConfig
-      .makeApiClient((await import("@kubernetes/client-node")).CoordinationV1Api)
+      .makeApiClient(k8s.CoordinationV1Api)
       .readNamespacedLease({ name: "pipeline-deploy-lock", namespace })
       .catch(() => undefined);
     expect(lease?.spec?.holderIdentity ?? "", "the lease is released").to.equal("");

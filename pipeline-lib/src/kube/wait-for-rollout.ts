@@ -37,6 +37,14 @@ export interface WaitForRolloutOptions {
 }
 
 const PULL_REASONS = new Set(["ErrImagePull", "ImagePullBackOff"]);
+/**
+ * The kubelet reads a pod's pull secret only once the API server's node
+ * authorizer has linked the new pod to it; until then it pulls without
+ * credentials and gets 401. That link can lag by seconds on a busy control
+ * plane, and the kubelet backs off 10 s, then 20 s, between pulls: 45 s covers
+ * three attempts and is still far inside any rollout deadline.
+ */
+export const PULL_GRACE_MS = 45_000;
 
 /** Why a rollout failed, with what a person needs to see without kubectl. Exit code 1. */
 export class RolloutFailure extends StageError {
@@ -94,7 +102,7 @@ export async function waitForRollout(
   options: WaitForRolloutOptions,
 ): Promise<RolloutStatus> {
   const { namespace, name, timeoutMs, reporter, signal, pollMs = 1000 } = options;
-  const pullGraceMs = options.pullGraceMs ?? 15_000;
+  const pullGraceMs = options.pullGraceMs ?? PULL_GRACE_MS;
   /** When each failing pull (pod/container) was first seen. */
   const pullFailingSince = new Map<string, number>();
   const clock = options.clock ?? systemClock;
