@@ -146,6 +146,12 @@ export async function deploy(
     waitMs: config.deploy.lockTimeoutSeconds * 1000,
     reporter,
     signal,
+  }).catch((error: unknown) => {
+    if (!signal.aborted) throw error;
+    throw new InterruptedError(
+      `interrupted while waiting for the deploy lock of ${namespace}; the release was not applied`,
+      { cause: error },
+    );
   });
   // A lost lock (someone took it over) stops the wait like an interruption.
   const stop = AbortSignal.any([signal, lock.lost]);
