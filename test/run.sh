@@ -7,6 +7,7 @@
 #     (infra/images/build-local-images.sh), exported as NODE_IMAGE / REDIS_IMAGE
 #   - Debian's docker-registry and htpasswd, for the registry tests
 #   - shellcheck and Groovy 2.4.21 (infra/groovy/ensure-groovy.sh), for `pipeline lint`
+#   - Debian's DejaVu fonts, which the diagram test renders the PNGs with
 # The Kubernetes tests bring the testbed up themselves (infra/testbed/cluster.ts)
 # unless KUBECONFIG / PIPELINE_KUBE_CONTEXT name a cluster.
 set -euo pipefail
@@ -19,7 +20,7 @@ log "node $(node --version); compiling"
 npx tsc -b
 
 bash infra/docker/ensure-engine.sh
-apt_install docker-registry apache2-utils git shellcheck
+apt_install docker-registry apache2-utils git shellcheck fonts-dejavu-core
 # Groovy 2.4.21 (and Java) for `pipeline lint`'s Jenkinsfile checks.
 bash infra/groovy/ensure-groovy.sh >/dev/null
 eval "$(bash infra/images/build-local-images.sh --env)"
