@@ -81,6 +81,10 @@ describe("pipeline run", () => {
       "resolve",
       "integration-tests",
       "push",
+      "approval",
+      "promote",
+      "deploy-production",
+      "verify-production",
     ]);
     expect(runs.every((r) => r.status === "not run")).to.equal(true);
     expect(ctx.reporter.results[0]?.summary).to.include(
