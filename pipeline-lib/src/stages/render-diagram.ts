@@ -1,4 +1,9 @@
-import { stageDefinitions, type PipelineName } from "./stage-definitions.js";
+import {
+  stageDefinitions,
+  type PipelineName,
+  type StageCondition,
+  type StageDefinition,
+} from "./stage-definitions.js";
 
 const TITLES: Record<PipelineName, string> = {
   dev: "Dev pipeline (develop and pull requests): Jenkinsfile.dev",
@@ -87,7 +92,7 @@ export function renderPipelineDot(): string {
     );
     for (const stage of stages) {
       lines.push(
-        `    ${node(name, stage.id)} [label=<${stageLabel(stage.title, stage.command)}>];`,
+        `    ${node(name, stage.id)} [label=<${stageLabel(stage, commonConditions(stages))}>];`,
       );
     }
     const deploys = find(name, /\bpipeline (deploy|verify)\b/);
@@ -144,10 +149,37 @@ export function renderPipelineDot(): string {
   return lines.join("\n");
 }
 
-/** A stage as an HTML-like label: its title, then its command in monospace, wrapped. */
-function stageLabel(title: string, command: string): string {
-  const wrapped = wrap(command, 46).map(html).join("<br/>");
-  return `<b>${html(title)}</b><br/><font face="Courier" point-size="9">${wrapped}</font>`;
+/**
+ * A stage as an HTML-like label: its title, then its command in monospace,
+ * wrapped, then when it runs (unless every stage of its pipeline does) and the
+ * approval it waits for.
+ */
+function stageLabel(stage: StageDefinition, common: Set<string>): string {
+  const wrapped = wrap(stage.command, 46).map(html).join("<br/>");
+  const notes = (stage.when ?? [])
+    .map(describeCondition)
+    .filter((text) => !common.has(text))
+    .map((text) => `only ${text}`);
+  if (stage.input) notes.push(`then waits for a person: ${stage.input.message}`);
+  const noted = notes.map((n) => `<br/><font point-size="10" color="#8a5a00">${html(n)}</font>`);
+  return (
+    `<b>${html(stage.title)}</b><br/><font face="Courier" point-size="9">${wrapped}</font>` +
+    noted.join("")
+  );
+}
+
+/** The conditions every stage of a pipeline has: the pipeline's own, not worth repeating. */
+function commonConditions(stages: readonly StageDefinition[]): Set<string> {
+  const [first, ...rest] = stages.map((s) => new Set((s.when ?? []).map(describeCondition)));
+  return new Set([...(first ?? [])].filter((text) => rest.every((set) => set.has(text))));
+}
+
+function describeCondition(condition: StageCondition): string {
+  if ("branch" in condition) return `on ${condition.branch}`;
+  if ("changeRequest" in condition) {
+    return condition.changeRequest ? "for pull requests" : "not for pull requests";
+  }
+  return `if ${condition.expression}`;
 }
 
 /** Breaks a command after `&&` and then between words, into lines of at most `width`. */
