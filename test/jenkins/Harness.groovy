@@ -18,7 +18,7 @@
 // array; one scenario prints one JSON object:
 //
 //   { name, result, stages: [{ name, status }], steps: [{ stage, phase, step, … }],
-//     secrets: [fake credential values], options, parameters, tools, agent, environment }
+//     secrets: [fake credential values], options, parameters, tools, agent, params, env (at the end) }
 //   or { name, rejected: "<why Jenkins would reject the file>" }
 //
 // Exit status: 0 when every scenario ran (whatever its build result), 3 when a
@@ -287,6 +287,7 @@ class CurrentBuild {
   String getResult() { run.result == 'SUCCESS' ? null : run.result }
   String getCurrentResult() { run.result }
   Map getPreviousBuild() { run.scenario.previousResult ? [result: run.scenario.previousResult] : null }
+  long getStartTimeInMillis() { 1764288000000L }
 }
 
 /** Bare names resolve to script variables, then to environment variables, as in Jenkins. */
@@ -430,10 +431,19 @@ class StepsDsl {
 class EnvironmentDsl {
   private final Run run
 
+  /** Names set here, with the values they had before (a stage's environment ends with the stage). */
+  final Map before = [:]
+
   EnvironmentDsl(Run run) { this.@run = run }
 
   void setProperty(String name, Object value) {
-    this.@run.env[name] = value == null ? null : value.toString()
+    Map env = this.@run.env
+    if (!this.@before.containsKey(name)) this.@before[name] = env[name]
+    env[name] = value == null ? null : value.toString()
+  }
+
+  void restore() {
+    this.@before.each { k, v -> if (v == null) this.@run.env.remove(k) else this.@run.env[k] = v }
   }
 
   def credentials(String id) {
@@ -464,12 +474,12 @@ class Interpreter {
           continue
         }
       }
-      Map saved = new LinkedHashMap(env)
       env.STAGE_NAME = stage.name
-      String stageResult = runBlock(stage.steps, stage.environment)
+      EnvironmentDsl stageEnv = new EnvironmentDsl(run)
+      String stageResult = runBlock(stage.steps, stage.environment, stageEnv)
       stageResult = runPost(stage.post, stageResult)
-      env.clear()
-      env.putAll(saved)
+      stageEnv.restore()
+      env.remove('STAGE_NAME')
       run.stages << [name: stage.name, status: stageResult]
     }
     run.stage = null
@@ -477,9 +487,9 @@ class Interpreter {
   }
 
   /** Runs steps; the result of the block: SUCCESS, FAILURE or ABORTED. */
-  private String runBlock(Closure steps, Closure environment = null) {
+  private String runBlock(Closure steps, Closure environment = null, EnvironmentDsl envDsl = null) {
     try {
-      if (environment) Util.withDelegate(environment, new EnvironmentDsl(run))
+      if (environment) Util.withDelegate(environment, envDsl)
       Util.withDelegate(steps, new StepsDsl(run: run))
       return 'SUCCESS'
     } catch (StepFailure failure) {
@@ -579,7 +589,7 @@ Map runScenario(String jenkinsfile, Map scenario) {
   }
   out + [result: run.result, stages: run.stages, steps: run.steps, secrets: run.secrets.toList(),
          options: Util.plain(model.options), parameters: model.parameters, tools: model.tools,
-         agent: model.agent, params: Util.plain(run.params)]
+         agent: model.agent, params: Util.plain(run.params), env: Util.plain(run.env)]
 }
 
 if (args.length != 2) {

@@ -34,6 +34,7 @@ interface Trace {
   parameters: Record<string, unknown>[];
   tools: Record<string, string>;
   agent: unknown;
+  env: Record<string, string>;
 }
 interface Scenario {
   name: string;
@@ -96,9 +97,17 @@ const stageCommands = (trace: Trace) =>
 const statuses = (trace: Trace) => Object.fromEntries(trace.stages.map((s) => [s.name, s.status]));
 const notified = (trace: Trace) =>
   commands(trace)
-    .map((c) => /^npx pipeline notify --status (\w+)$/.exec(c ?? "")?.[1])
+    .map((c) => /^npx pipeline notify --status (\w+)(?: --env production)?$/.exec(c ?? "")?.[1])
     .filter(Boolean);
 const titles = (pipeline: PipelineName) => stageDefinitions[pipeline].map((s) => s.title);
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** A scenario per stage of a pipeline, in which that stage's command fails. */
+const eachStageFails = (pipeline: PipelineName) =>
+  stageDefinitions[pipeline].map((definition) =>
+    (pipeline === "dev" ? dev : prod)(`${pipeline}: ${definition.title} fails`, {
+      fail: [{ step: "sh", matches: `^${escape(definition.command)}$` }],
+    }),
+  );
 const commandsOf = (pipeline: PipelineName, ids?: string[]) =>
   stageDefinitions[pipeline].filter((s) => !ids || ids.includes(s.id)).map((s) => s.command);
 
@@ -150,6 +159,8 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
         fail: [{ step: "sh", matches: "^npx pipeline deploy --env production" }],
       }),
       prod("prod file on another branch", { branch: "develop" }),
+      ...eachStageFails("dev"),
+      ...eachStageFails("prod"),
       dev("one-liner", { jenkinsfile: rel("one-liner.Jenkinsfile") }),
       dev("leaky", { jenkinsfile: rel("leaky.Jenkinsfile") }),
     ]);
@@ -260,6 +271,25 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     ).to.equal("post.always");
     expect(notified(t)).to.deep.equal(["failure"]);
   });
+
+  for (const pipeline of ["dev", "prod"] as const) {
+    it(`${pipeline}: whichever stage fails, the rest are skipped and the failure is notified with that stage (FAILED_STAGE)`, () => {
+      for (const [i, definition] of stageDefinitions[pipeline].entries()) {
+        const t = trace(`${pipeline}: ${definition.title} fails`);
+        expect(t.result, definition.title).to.equal("FAILURE");
+        expect(
+          t.stages.map((s) => s.status),
+          definition.title,
+        ).to.deep.equal(
+          titles(pipeline).map((_, j) =>
+            j < i ? "SUCCESS" : j === i ? "FAILURE" : "skipped: earlier failure",
+          ),
+        );
+        expect(t.env.FAILED_STAGE, definition.title).to.equal(definition.title);
+        expect(notified(t), definition.title).to.deep.equal(["failure"]);
+      }
+    });
+  }
 
   it("a good build after a failed one notifies `fixed` once; after a good one, `success`", () => {
     expect(notified(trace("after a failed build"))).to.deep.equal(["fixed"]);
