@@ -71,6 +71,32 @@ describe("pipeline run", () => {
     expect(await ran()).to.deep.equal([]);
   });
 
+  it("with a branch, skips the stages whose when does not hold there, and lists them", async () => {
+    const ctx = testContext({ cwd: dir, configText: CONFIG, env: process.env });
+    const defs = stages();
+    const gated = {
+      ...defs,
+      dev: defs.dev.map((s) => (s.id === "c" ? { ...s, when: [{ branch: "develop" }] } : s)),
+    };
+    const runs = await run(options({ branch: "PR-3" }), ctx, { stages: gated });
+    expect(await ran()).to.deep.equal(["a", "b", "d"]);
+    expect(runs.map((r) => r.status)).to.deep.equal(["passed", "passed", "skipped", "passed"]);
+    expect(ctx.reporter.lines).to.include(
+      "stage 3/4 Stage c (skipped on PR-3: only when branch 'develop')",
+    );
+    await run(options({ branch: "develop" }), ctx, { stages: gated });
+    expect(await ran()).to.deep.equal(["a", "b", "d", "a", "b", "c", "d"]);
+  });
+
+  it("the real dev plan on a pull request stops after push", async () => {
+    const ctx = testContext({ cwd: dir, configText: CONFIG, env: process.env });
+    const runs = await run(options({ dryRun: true, branch: "PR-3" }), ctx);
+    expect(runs.filter((r) => r.status === "skipped").map((r) => r.id)).to.deep.equal([
+      "deploy-test",
+      "verify-test",
+    ]);
+  });
+
   it("prints the real pipeline's plan with --dry-run, running nothing", async () => {
     const ctx = testContext({ cwd: dir, configText: CONFIG, env: process.env });
     const runs = await run(options({ pipeline: "prod", dryRun: true }), ctx);

@@ -6,6 +6,7 @@ import {
   type PipelineName,
   type StageDefinition,
 } from "../stages/stage-definitions.js";
+import { describeWhen, stageRuns } from "../stages/when.js";
 import type { CommandContext } from "./context.js";
 
 export interface RunOptions {
@@ -16,13 +17,18 @@ export interface RunOptions {
   to?: string;
   /** Print the plan without running it. */
   dryRun: boolean;
+  /**
+   * Skip the stages Jenkins would skip on this branch (`PR-<n>` for a pull
+   * request), by their `when`. Without it every stage runs, whatever its `when`.
+   */
+  branch?: string;
 }
 
 export interface StageRun {
   id: string;
   title: string;
   command: string;
-  status: "passed" | "failed" | "not run";
+  status: "passed" | "failed" | "skipped" | "not run";
   durationMs?: number;
   exitCode?: number | null;
 }
@@ -35,6 +41,8 @@ export interface RunDeps {
 /**
  * Runs a pipeline's stages locally, in the order Jenkins runs them, each as the
  * one shell command its Jenkinsfile stage runs. Stops at the first failure.
+ * Every stage runs whatever its `when`, unless `branch` says which branch to
+ * behave as; an approval (`input`) is never asked: running it is the approval.
  */
 export async function run(
   options: RunOptions,
@@ -45,17 +53,28 @@ export async function run(
   const clock = deps.clock ?? systemClock;
   const all = (deps.stages ?? stageDefinitions)[options.pipeline];
   const selected = selectStages(all, options);
-  const runs: StageRun[] = selected.map((s) => ({ ...pick(s), status: "not run" }));
+  const branch = options.branch;
+  const skipped = (s: StageDefinition) => branch !== undefined && !stageRuns(s, { branch });
+  const runs: StageRun[] = selected.map((s) => ({
+    ...pick(s),
+    status: skipped(s) ? "skipped" : "not run",
+  }));
+  const skipNote = (s: StageDefinition) =>
+    skipped(s) ? ` (skipped on ${branch}: only when ${describeWhen(s)})` : "";
 
   if (options.dryRun) {
-    reporter.result(selected.map((s, i) => `${i + 1}. ${s.title}: ${s.command}`).join("\n"), {
-      pipeline: options.pipeline,
-      stages: runs,
-    });
+    reporter.result(
+      selected.map((s, i) => `${i + 1}. ${s.title}: ${s.command}${skipNote(s)}`).join("\n"),
+      { pipeline: options.pipeline, stages: runs },
+    );
     return runs;
   }
 
   for (const [i, stage] of selected.entries()) {
+    if (skipped(stage)) {
+      reporter.progress(`stage ${i + 1}/${selected.length} ${stage.title}${skipNote(stage)}`);
+      continue;
+    }
     reporter.progress(`stage ${i + 1}/${selected.length} ${stage.title}: ${stage.command}`);
     const started = clock.now();
     const exitCode = await runShell(stage.command, ctx);
@@ -63,8 +82,16 @@ export async function run(
     entry.durationMs = clock.now() - started;
     entry.exitCode = exitCode;
     entry.status = exitCode === 0 ? "passed" : "failed";
+    if (exitCode === 0 && stage.input) {
+      reporter.progress(
+        `${stage.title}: Jenkins asks "${stage.input.message}" here; not asked locally`,
+      );
+    }
     if (exitCode !== 0) {
-      const notRun = selected.slice(i + 1).map((s) => s.title);
+      const notRun = selected
+        .slice(i + 1)
+        .filter((s) => !skipped(s))
+        .map((s) => s.title);
       throw new StageError(
         `stage "${stage.title}" failed (${describeExit(exitCode)}) after ${seconds(entry.durationMs)}: ${stage.command}` +
           (notRun.length ? `\nnot run: ${notRun.join(", ")}` : ""),
@@ -73,7 +100,12 @@ export async function run(
   }
   reporter.result(
     `${options.pipeline} pipeline passed:\n` +
-      runs.map((r) => `  ${r.title.padEnd(24)} ${seconds(r.durationMs ?? 0)}`).join("\n"),
+      runs
+        .map(
+          (r) =>
+            `  ${r.title.padEnd(24)} ${r.status === "skipped" ? "skipped" : seconds(r.durationMs ?? 0)}`,
+        )
+        .join("\n"),
     { pipeline: options.pipeline, stages: runs },
   );
   return runs;
