@@ -6,7 +6,7 @@
 // directive, a stage without steps, or `when { … } steps { … }` chained on one
 // line rejects the file before anything runs), then the stages run in order.
 //
-//   java -cp groovy-all-2.4.21.jar groovy.ui.GroovyMain test/jenkins/Harness.groovy <Jenkinsfile> <scenario.json>
+//   java -cp groovy-all-2.4.21.jar groovy.ui.GroovyMain test/jenkins/Harness.groovy <Jenkinsfile> <scenario.json | ->
 //
 // A scenario (JSON) sets what Jenkins would: `branch` (BRANCH_NAME), an optional
 // `changeRequest` ({ "id": "7", "target": "develop", "branch": "feature/x" }: a
@@ -593,10 +593,10 @@ Map runScenario(String jenkinsfile, Map scenario) {
 }
 
 if (args.length != 2) {
-  System.err.println('usage: Harness.groovy <Jenkinsfile> <scenario.json>')
+  System.err.println('usage: Harness.groovy <Jenkinsfile> <scenario.json or - for stdin>')
   System.exit(2)
 }
-Object input = new JsonSlurper().parse(new File(args[1]))
+Object input = new JsonSlurper().parseText(args[1] == "-" ? System.in.text : new File(args[1]).text)
 List<Map> scenarios = input instanceof Map && input.scenarios ? input.scenarios : [input]
 List results = scenarios.collect { Map s -> runScenario(s.jenkinsfile ?: args[0], s) }
 println JsonOutput.prettyPrint(JsonOutput.toJson(input instanceof Map && input.scenarios ? results : results[0]))
