@@ -1,7 +1,8 @@
 import { bodyParser } from "@koa/bodyparser";
 import Router from "@koa/router";
-import Koa from "koa";
+import Koa, { type Context } from "koa";
 import helmet from "koa-helmet";
+import { METHODS } from "node:http";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { BuildInfo } from "./config/load-config.js";
@@ -56,7 +57,9 @@ export function createApp(options: AppOptions): App {
   // Every error is answered and logged by errorHandler; Koa's own stderr printing would duplicate it.
   app.silent = true;
 
-  const router = new Router<RequestState>();
+  // Every method Node parses counts as implemented, so TRACE or PROPFIND on a
+  // known path gets 405 with Allow instead of a 501 that would count as a server error.
+  const router = new Router<RequestState>({ methods: METHODS });
   router.get(
     "/",
     homePage({
@@ -98,8 +101,21 @@ export function createApp(options: AppOptions): App {
     }),
   );
   app.use(bodyLimit(bodyLimitBytes));
-  app.use(bodyParser({ enableTypes: ["json"], jsonLimit: bodyLimitBytes }));
+  app.use(
+    bodyParser({ enableTypes: ["json"], jsonLimit: bodyLimitBytes, onError: rejectUnreadableBody }),
+  );
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+/**
+ * A body the parser cannot read is the client's fault: bad JSON (400), too
+ * large (413) and an unknown encoding (415) already say so, but a corrupt
+ * gzip, deflate or br body fails in zlib without a status, which would be a 500.
+ */
+function rejectUnreadableBody(error: Error, ctx: Context): void {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500) throw error;
+  ctx.throw(400, "the request body could not be decoded", { cause: error });
 }
