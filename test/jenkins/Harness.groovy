@@ -25,6 +25,7 @@
 // file was rejected, 2 for bad usage.
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
+import org.codehaus.groovy.runtime.InvokerHelper
 
 /** Jenkins would not run this file. */
 class Rejected extends RuntimeException {
@@ -551,6 +552,16 @@ class Interpreter {
   }
 }
 
+@groovy.transform.Field Map<String, Class> compiledFiles = [:]
+
+/** Each file is compiled once; every scenario runs a fresh instance of it. */
+Class compiled(String jenkinsfile) {
+  File file = new File(jenkinsfile)
+  compiledFiles.computeIfAbsent(file.canonicalPath) {
+    new GroovyShell(this.class.classLoader).parse(file.text, file.name.replaceAll(/[^A-Za-z0-9_]/, '_')).getClass()
+  }
+}
+
 Map runScenario(String jenkinsfile, Map scenario) {
   Run run = new Run(scenario: scenario)
   Map cr = scenario.changeRequest
@@ -579,7 +590,7 @@ Map runScenario(String jenkinsfile, Map scenario) {
 
   Map out = [name: scenario.name]
   try {
-    new GroovyShell(this.class.classLoader, binding).evaluate(new File(jenkinsfile).text, new File(jenkinsfile).name)
+    InvokerHelper.createScript(compiled(jenkinsfile), binding).run()
     if (model == null) throw new Rejected('no pipeline block')
     model.parameters.each { p -> run.params[p.name] = p.defaultValue }
     (scenario.params ?: [:]).each { k, v -> run.params[k] = v }

@@ -12,6 +12,7 @@ import {
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const HARNESS = path.join(ROOT, "test/jenkins/Harness.groovy");
+const SYNTAX = "test/jenkins/fixtures/syntax.Jenkinsfile";
 
 interface Step {
   stage: string | null;
@@ -161,6 +162,17 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
       prod("prod file on another branch", { branch: "develop" }),
       ...eachStageFails("dev"),
       ...eachStageFails("prod"),
+      dev("syntax: release branch", { jenkinsfile: SYNTAX, branch: "release/1.0" }),
+      dev("syntax: develop, curl fails", {
+        jenkinsfile: SYNTAX,
+        params: { LOUD: true },
+        fail: [{ step: "sh", matches: "^curl" }],
+      }),
+      dev("syntax: pull request", {
+        jenkinsfile: SYNTAX,
+        branch: undefined,
+        changeRequest: { id: "3", target: "develop", branch: "fix" },
+      }),
       dev("one-liner", { jenkinsfile: rel("one-liner.Jenkinsfile") }),
       dev("leaky", { jenkinsfile: rel("leaky.Jenkinsfile") }),
     ]);
@@ -366,6 +378,46 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
           expect(text, `${t.name}: ${step.stage}`).to.not.include(secret);
       }
     }
+  });
+
+  it("the harness: when anyOf/allOf/not/changeRequest/expression, environments, withEnv, script, post unsuccessful and cleanup", () => {
+    const messages = (t: Trace) =>
+      t.steps
+        .filter((s) => s.step === "echo" || s.step === "sh")
+        .map((s) => `${s.stage ?? "-"} ${s.phase} ${s.message ?? s.script}`);
+    const release = trace("syntax: release branch");
+    expect(release.agent).to.deep.equal({ label: "docker" });
+    expect(release.result).to.equal("SUCCESS");
+    expect(messages(release)).to.deep.equal([
+      "Any steps any on release/1.0",
+      "All steps hello test yes",
+      'All steps curl -H "Authorization: Bearer $TOKEN" https://example.invalid',
+      "All steps echo $A",
+      "All post.always stage always yes",
+      // env.SEEN set in a script lasts; the stage's own environment does not.
+      "After steps echo all null",
+      "- post.always pipeline always",
+      "- post.cleanup cleanup",
+    ]);
+    expect(release.secrets).to.deep.equal(["FAKE-SECRET-api-token-text-1"]);
+
+    const failing = trace("syntax: develop, curl fails");
+    expect(failing.result).to.equal("FAILURE");
+    expect(statuses(failing)).to.deep.equal({
+      Any: "skipped: when",
+      All: "FAILURE",
+      After: "skipped: earlier failure",
+    });
+    expect(messages(failing).slice(2)).to.deep.equal([
+      "All post.always stage always yes",
+      "All post.unsuccessful stage unsuccessful",
+      "- post.always pipeline always",
+      "- post.unsuccessful pipeline unsuccessful",
+      "- post.cleanup cleanup",
+    ]);
+
+    const pr = trace("syntax: pull request");
+    expect(statuses(pr)).to.deep.equal({ Any: "SUCCESS", All: "skipped: when", After: "SUCCESS" });
   });
 
   it("the secrets check catches a password interpolated by Groovy", () => {
