@@ -2,6 +2,7 @@ import { CommanderError } from "commander";
 import { createProgram, type Handlers, type ProgramOutput } from "./cli.js";
 import { createCommandContext } from "./commands/context.js";
 import { describeError, ExitCode, exitCodeOf } from "./errors.js";
+import { redactUrls } from "./output/redact.js";
 
 /** Runs each command with a console context; imported lazily per command. */
 export const defaultHandlers: Handlers = {
@@ -69,7 +70,8 @@ export async function main(
       // --help and --version end with exitCode 0; anything else is bad usage.
       return error.exitCode === 0 ? ExitCode.Success : ExitCode.Usage;
     }
-    writeErr(`pipeline: ${describeError(error)}\n`);
+    // Whatever a cause says, a URL in it loses its credentials (user:pass@, ?token=).
+    writeErr(`pipeline: ${redactUrls(describeError(error))}\n`);
     return exitCodeOf(error);
   }
 }

@@ -1,4 +1,5 @@
 import { hostname, userInfo } from "node:os";
+import { redactUrl } from "../output/redact.js";
 
 /** What Jenkins (or a person) tells us about the build through the environment. */
 export interface CiEnv {
@@ -20,10 +21,15 @@ export function readCiEnv(env: NodeJS.ProcessEnv = process.env): CiEnv {
   const gitBranch = pick("GIT_BRANCH")?.replace(/^(origin|refs\/heads)\//, "");
   return {
     buildNumber: pick("BUILD_NUMBER"),
-    buildUrl: pick("BUILD_URL"),
+    // Recorded in build.json, the Deployment and Slack: never with credentials in it.
+    buildUrl: mapDefined(pick("BUILD_URL"), redactUrl),
     gitCommit: pick("GIT_COMMIT"),
     branch: pick("BRANCH_NAME") ?? gitBranch,
   };
+}
+
+function mapDefined<T, U>(value: T | undefined, map: (value: T) => U): U | undefined {
+  return value === undefined ? undefined : map(value);
 }
 
 /**

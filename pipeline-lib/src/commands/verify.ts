@@ -8,6 +8,7 @@ import { ConfigError, StageError, UsageError } from "../errors.js";
 import { readDeployment } from "../deploy/read-deployment.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
 import { podForService } from "../kube/pod-for-service.js";
+import { redactUrl } from "../output/redact.js";
 import { forwardPort } from "../kube/port-forward.js";
 import type { CommandContext } from "./context.js";
 
@@ -41,7 +42,7 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
   const config = await ctx.config();
   if (options.url !== undefined && !/^https?:\/\/[^/]+/.test(options.url)) {
     throw new UsageError(
-      `--url ${options.url} is not an http(s) URL such as https://counter.example.com`,
+      `--url ${redactUrl(options.url)} is not an http(s) URL such as https://counter.example.com`,
     );
   }
   const checks = await loadContract(config.app.contractPath);
@@ -63,9 +64,11 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
   let results: CheckResult[];
   let via: string;
   if (options.url) {
-    via = options.url.replace(/\/+$/, "");
+    const baseUrl = options.url.replace(/\/+$/, "");
+    // Credentials in the URL (user:pass@, ?token=) are used, never printed.
+    via = redactUrl(baseUrl);
     reporter.progress(`running ${checks.length} contract checks against ${via}`);
-    results = await runContractChecks(checks, { baseUrl: via, expectedCommit: commit });
+    results = await runContractChecks(checks, { baseUrl, expectedCommit: commit });
   } else {
     const { pod, port } = await podForService(kubeConfig, namespace, name);
     await using forward = await forwardPort(kubeConfig, { namespace, pod, port });

@@ -7,6 +7,7 @@ import {
 } from "../config/schema.js";
 import { UsageError } from "../errors.js";
 import { assertApiReachable, loadKubeTarget } from "../kube/kube-target.js";
+import { redactUrl } from "../output/redact.js";
 import type { Reporter } from "../output/reporter.js";
 
 /** Options every environment command takes: which one, and which cluster. */
@@ -64,7 +65,7 @@ export async function connectEnvironment(
     ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
     ...(context ? { context } : {}),
   });
-  const cluster = `context ${target.context} (${target.server})`;
+  const cluster = `context ${target.context} (${redactUrl(target.server)})`;
   reporter.progress(`environment ${name}: namespace ${environment.namespace} on ${cluster}`);
   await assertApiReachable(target);
   return {

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { UsageError } from "../errors.js";
+import { redactUrl } from "../output/redact.js";
 import { KubeApiError, toKubeApiError } from "./kube-api-error.js";
 import { requestOptions } from "./kube-json-client.js";
 
@@ -124,7 +125,7 @@ export async function assertApiReachable(
   target: KubeTarget,
   { timeoutMs = 10_000, signal }: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<ApiServerInfo> {
-  const where = `the Kubernetes API server ${target.server} (context ${target.context})`;
+  const where = `the Kubernetes API server ${redactUrl(target.server)} (context ${target.context})`;
   const options = requestOptions(signal, timeoutMs);
   let version: string;
   try {
