@@ -39,6 +39,22 @@ describe("contract checks", () => {
     expect(seen).to.deep.equal(["http://127.0.0.1:1 abc 5000"]);
   });
 
+  it("never repeat the credentials of a target URL in a failure (verify --url https://user:pass@…)", async () => {
+    const checks: ContractCheck[] = [
+      {
+        name: "fetches",
+        run: (t) => t.fetch(`${t.baseUrl}/healthz`).then(() => undefined),
+      },
+    ];
+    const [result] = await runContractChecks(checks, {
+      baseUrl: "http://someone:hunter2@127.0.0.1:1",
+      expectedCommit: "abc",
+    });
+    expect(result!.passed).to.equal(false);
+    expect(result!.failure).not.to.include("hunter2");
+    expect(result!.failure).to.include("http://***@127.0.0.1:1/healthz");
+  });
+
   it("load the app's module, and name the file and the fix when it is wrong", async () => {
     const good = path.join(dir, "good.js");
     await writeFile(good, `export const checks = [{ name: "x", run: async () => {} }];\n`);

@@ -1,6 +1,7 @@
 import { access } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
+import { redactUrls } from "../output/redact.js";
 
 /**
  * An app's HTTP contract, as pipeline-lib runs it. The checks belong to the
@@ -105,7 +106,8 @@ export async function runContractChecks(
         name: check.name,
         passed: false,
         durationMs: performance.now() - started,
-        failure,
+        // fetch names the URL it refused, credentials and all (verify --url https://user:pass@…).
+        failure: redactUrls(failure),
       });
     }
   }
