@@ -107,6 +107,11 @@ describe("pipeline CLI", () => {
       options: { pipeline: "dev", from: undefined, to: undefined, dryRun: false },
     },
     {
+      argv: ["run", "dev", "--branch", "PR-7", "-n"],
+      command: "run",
+      options: { pipeline: "dev", from: undefined, to: undefined, dryRun: true, branch: "PR-7" },
+    },
+    {
       argv: ["run", "prod", "--from", "resolve", "--to", "push", "-n"],
       command: "run",
       options: { pipeline: "prod", from: "resolve", to: "push", dryRun: true },

@@ -304,13 +304,23 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     .option("--from <stage>", "start at this stage id")
     .option("--to <stage>", "stop after this stage id")
     .option("-n, --dry-run", "print the stages and their commands without running them", false)
+    .option(
+      "-b, --branch <name>",
+      "skip the stages Jenkins skips on this branch (PR-<n> for a pull request); default: every stage",
+    )
     .action(
       async (
         pipeline: RunOptions["pipeline"],
-        opts: { from?: string; to?: string; dryRun: boolean },
+        opts: { from?: string; to?: string; dryRun: boolean; branch?: string },
       ) => {
         await handlers.run(
-          { pipeline, from: opts.from, to: opts.to, dryRun: opts.dryRun },
+          {
+            pipeline,
+            from: opts.from,
+            to: opts.to,
+            dryRun: opts.dryRun,
+            ...(opts.branch !== undefined ? { branch: opts.branch } : {}),
+          },
           globals(),
         );
       },
