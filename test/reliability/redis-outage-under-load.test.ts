@@ -253,6 +253,8 @@ describe("the service under load while Redis is killed and restarted @slow", fun
     expect(report.p99_503ms).to.be.below(P99_503_LIMIT_MS);
     expect(firstOk, "no 200 after Redis came back").not.to.equal(undefined);
     expect(report.recoveryMs).to.be.below(RECOVERY_LIMIT_MS);
+    // The client's reconnect backoff is capped at 2 s; allow for a loaded machine.
+    expect(report.recoveryAfterRedisAnswersMs).to.be.below(5_000);
 
     // No acknowledged visit lost: each 200 carried the INCR result it caused,
     // so they are all distinct, and the restarted Redis holds at least them all.
