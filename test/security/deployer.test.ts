@@ -1,11 +1,11 @@
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseAllDocuments } from "yaml";
 import { DeployFixture, ROOT, type Run } from "../support/deploy-fixture.js";
+import { renderAccess, tokenKubeconfig, type AccessObject } from "../support/deployer-access.js";
 import {
   ensurePodSecurity,
   readNamespaceLabels,
@@ -17,58 +17,6 @@ import { KubeJsonClient, type JsonRequest } from "../../pipeline-lib/src/kube/ku
 
 const ok = (run: Run) => expect(run.code, `exit ${run.code}\n${run.stderr}`).to.equal(0);
 const json = <T>(run: Run): T => JSON.parse(run.stdout) as T;
-
-interface AccessObject extends k8s.KubernetesObject {
-  roleRef?: { name: string };
-  subjects?: { kind: string; name: string; namespace?: string }[];
-}
-
-/**
- * k8s/access/ for fresh namespaces: `test`, `production` and `pipeline-system`
- * become the given names, and the cluster-scoped ClusterRole gets a suffix, so
- * that the test never touches what an admin applied to the cluster.
- */
-async function renderAccess(
-  names: Record<string, string>,
-  suffix: string,
-): Promise<AccessObject[]> {
-  const text = await readFile(path.join(ROOT, "k8s/access/deployer.yaml"), "utf8");
-  const rename = (name: string) => names[name] ?? name;
-  return parseAllDocuments(text).map((doc) => {
-    const object = doc.toJS() as AccessObject;
-    const metadata = object.metadata!;
-    if (object.kind === "Namespace") metadata.name = rename(metadata.name!);
-    if (object.kind === "ClusterRole") metadata.name = `${metadata.name}-${suffix}`;
-    if (metadata.namespace) metadata.namespace = rename(metadata.namespace);
-    if (object.roleRef) object.roleRef.name = `${object.roleRef.name}-${suffix}`;
-    for (const subject of object.subjects ?? []) {
-      if (subject.namespace) subject.namespace = rename(subject.namespace);
-    }
-    return object;
-  });
-}
-
-/** A kubeconfig holding nothing but the API server, its CA and the token. */
-function tokenKubeconfig(admin: k8s.KubeConfig, token: string): string {
-  const cluster = admin.getCurrentCluster()!;
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [
-      {
-        name: "cluster",
-        cluster: {
-          server: cluster.server,
-          ...(cluster.caData ? { "certificate-authority-data": cluster.caData } : {}),
-          ...(cluster.caFile ? { "certificate-authority": cluster.caFile } : {}),
-        },
-      },
-    ],
-    users: [{ name: "pipeline-deployer", user: { token } }],
-    contexts: [{ name: "deployer", context: { cluster: "cluster", user: "pipeline-deployer" } }],
-    "current-context": "deployer",
-  });
-}
 
 /** The HTTP code the API server answers `method path` with for these credentials. */
 async function answer(
@@ -124,7 +72,7 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
       process.stderr.write(`      [fixture] ${line}\n`),
     );
     admin = fixture.cluster.kubeConfig;
-    access = await renderAccess(names, suffix);
+    access = await renderAccess(ROOT, names, suffix);
     await applyObjects(admin, access);
     const response = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
       name: "pipeline-deployer",

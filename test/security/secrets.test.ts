@@ -24,10 +24,9 @@ import {
   everyObjectIn,
   filesChangedSince,
   LeakScanner,
-  renderAccess,
-  tokenKubeconfig,
   type MarkedSecret,
 } from "../support/leak-scan.js";
+import { renderAccess, tokenKubeconfig } from "../support/deployer-access.js";
 import { snapshotRepository } from "../support/snapshot-repository.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
