@@ -1,5 +1,4 @@
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { access, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -9,31 +8,13 @@ import {
   type StartedRegistryServer,
 } from "../pipeline-lib/src/test-support/registry-server.js";
 import { baseImages } from "./support/base-images.js";
+import { runPipelineBin } from "../pipeline-lib/src/test-support/run-process.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
-const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** The shipped bin, as Jenkins runs it: a real process, real exit codes. */
-function pipeline(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function pipeline(args: string[], env: NodeJS.ProcessEnv, cwd: string) {
+  return runPipelineBin(args, { env, cwd });
 }
 
 describe("pipeline build && pipeline test && pipeline push, through the bin @slow", function () {

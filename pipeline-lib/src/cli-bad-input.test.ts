@@ -1,9 +1,9 @@
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { main } from "./main.js";
+import { runPipelineBin } from "./test-support/run-process.js";
 
 /**
  * Bad input of every kind, run through the real command handlers: malformed
@@ -14,7 +14,6 @@ import { main } from "./main.js";
  */
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const IMAGE = `127.0.0.1:5000/visit-counter@${DIGEST}`;
 const STACK_FRAME = /\n\s+at .+:\d+:\d+/;
@@ -300,20 +299,12 @@ describe("pipeline CLI on bad input", () => {
       });
     });
 
-    function runBin(argv: string[]): Promise<Outcome> {
-      return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [BIN, ...argv], {
-          cwd: dir,
-          env: { PATH: process.env.PATH ?? "", HOME: dir, KUBECONFIG: "/nonexistent" },
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        let err = "";
-        child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
-        child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? -1, out, err }));
+    async function runBin(argv: string[]): Promise<Outcome> {
+      const run = await runPipelineBin(argv, {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? "", HOME: dir, KUBECONFIG: "/nonexistent" },
       });
+      return { code: run.code ?? -1, out: run.stdout, err: run.stderr };
     }
 
     const binCases: { name: string; argv: () => string[]; message: RegExp }[] = [

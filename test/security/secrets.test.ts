@@ -1,7 +1,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import type { Command } from "commander";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -17,6 +17,10 @@ import {
   startRegistryServer,
   type StartedRegistryServer,
 } from "../../pipeline-lib/src/test-support/registry-server.js";
+import {
+  runPipelineBin,
+  type ProcessRun,
+} from "../../pipeline-lib/src/test-support/run-process.js";
 import { WebhookReceiver } from "../../pipeline-lib/src/test-support/webhook-receiver.js";
 import { freePort } from "../support/free-port.js";
 import { groovyJar } from "../support/lint-context.js";
@@ -30,7 +34,6 @@ import { renderAccess, tokenKubeconfig } from "../support/deployer-access.js";
 import { snapshotRepository } from "../support/snapshot-repository.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
 
 /**
  * Secrets reach the CLI only through the environment or files (a kubeconfig),
@@ -66,12 +69,8 @@ describe("secrets never travel on the command line", () => {
   });
 });
 
-interface Run {
+interface Run extends ProcessRun {
   label: string;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
 }
 
 /** The `pipeline …` arguments of a dev stage's command, as its Jenkinsfile runs them. */
@@ -133,28 +132,15 @@ describe("no secret leaks from the dev pipeline's build, test, push, deploy, ver
   const webhookUrl = (r: WebhookReceiver) =>
     `http://127.0.0.1:${new URL(r.url).port}${webhookPath}`;
 
-  const pipeline = (label: string, args: string[], extra: NodeJS.ProcessEnv = {}) =>
-    new Promise<Run>((resolve, reject) => {
-      const t0 = performance.now();
-      const child = spawn(process.execPath, [BIN, ...args], {
-        cwd: repo,
-        env: { ...env, ...extra },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => {
-        const run = { label, code, stdout, stderr, ms: performance.now() - t0 };
-        runs.push(run);
-        process.stderr.write(
-          `      [leak-check] pipeline ${redactUrls(args.join(" "))}: exit ${code} in ${(run.ms / 1000).toFixed(1)}s\n`,
-        );
-        resolve(run);
-      });
-    });
+  const pipeline = async (label: string, args: string[], extra: NodeJS.ProcessEnv = {}) => {
+    const result = await runPipelineBin(args, { cwd: repo, env: { ...env, ...extra } });
+    const run = { label, ...result };
+    runs.push(run);
+    process.stderr.write(
+      `      [leak-check] pipeline ${redactUrls(args.join(" "))}: exit ${run.code} in ${(run.ms / 1000).toFixed(1)}s\n`,
+    );
+    return run;
+  };
   const ok = (run: Run) =>
     expect(run.code, `${run.label}: exit ${run.code}\n${run.stderr}`).to.equal(0);
 

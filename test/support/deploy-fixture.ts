@@ -1,9 +1,15 @@
 import * as k8s from "@kubernetes/client-node";
 import Docker from "dockerode";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import {
+  runPipelineBin,
+  startPipelineBin,
+  type ProcessRun,
+  type StartedProcess,
+} from "../../pipeline-lib/src/test-support/run-process.js";
 import { snapshotRepository } from "./snapshot-repository.js";
 import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
 import {
@@ -12,7 +18,6 @@ import {
 } from "../../pipeline-lib/src/test-support/registry-server.js";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
-const BIN = path.join(ROOT, "pipeline-lib/bin/pipeline.js");
 
 /** An image in the test registry, by digest, and the commit it reports on /version. */
 export interface PushedImage {
@@ -20,12 +25,7 @@ export interface PushedImage {
   commit: string;
 }
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
+export type Run = ProcessRun;
 
 /**
  * Everything a deploy test needs, set up once: the cluster (the testbed unless
@@ -260,39 +260,14 @@ export class RequestLoop {
   }
 }
 
-export interface StartedRun {
-  child: ChildProcess;
-  /** Everything printed so far. */
-  output(): string;
-  done: Promise<Run>;
+export type StartedRun = StartedProcess;
+
+function startPipeline(args: string[], options: { env: NodeJS.ProcessEnv; cwd: string }) {
+  return startPipelineBin(args, options);
 }
 
-function startPipeline(
-  args: string[],
-  { env, cwd }: { env: NodeJS.ProcessEnv; cwd: string },
-): StartedRun {
-  const started = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
-  });
-  return { child, output: () => stdout + stderr, done };
-}
-
-function runPipeline(
-  args: string[],
-  options: { env: NodeJS.ProcessEnv; cwd: string },
-): Promise<Run> {
-  return startPipeline(args, options).done;
+function runPipeline(args: string[], options: { env: NodeJS.ProcessEnv; cwd: string }) {
+  return runPipelineBin(args, options);
 }
 
 /** `docker build` of a Dockerfile with no context, then a push; resolves to `repository@digest`. */

@@ -1,10 +1,10 @@
 import { expect } from "chai";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { MemoryReporter } from "../output/reporter.js";
 import { GitFixture } from "../test-support/git-fixture.js";
+import { runProcess } from "../test-support/run-process.js";
 import { WebhookReceiver, type Answer } from "../test-support/webhook-receiver.js";
 import type { CommandContext } from "./context.js";
 import { notify, type NotifyDeps, type NotifyOptions } from "./notify.js";
@@ -281,23 +281,10 @@ describe("pipeline notify, as Jenkins runs it: a real process", function () {
   function pipeline(args: string[], env: NodeJS.ProcessEnv) {
     const main = path.join(import.meta.dirname, "../main.ts");
     const script = `const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(process.argv.slice(1));`;
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>(
-      (resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          ["--import", "tsx", "--input-type=module", "-e", script, "--", ...args],
-          {
-            env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-            stdio: ["ignore", "pipe", "pipe"],
-          },
-        );
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-      },
+    return runProcess(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script, "--", ...args],
+      { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } },
     );
   }
 
