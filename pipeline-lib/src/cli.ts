@@ -238,25 +238,9 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
       "a missing Java/Groovy or shellcheck is a warning, not an error",
       false,
     )
-    .action(
-      async (
-        paths: string[],
-        opts: {
-          skip: LintArea[];
-          format: "text" | "checkstyle";
-          output?: string;
-          maxWarnings?: number;
-          warningsAsErrors: boolean;
-          serverDryRun: boolean;
-          env?: string;
-          kubeconfig?: string;
-          context?: string;
-          allowMissingTools: boolean;
-        },
-      ) => {
-        await handlers.lint({ paths, ...opts }, globals());
-      },
-    );
+    .action(async (paths: string[], opts: Omit<LintOptions, "paths">) => {
+      await handlers.lint({ paths, ...opts }, globals());
+    });
 
   program
     .command("notify")

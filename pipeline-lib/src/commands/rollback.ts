@@ -1,8 +1,6 @@
 import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
-import { StageError } from "../errors.js";
+import { rollBackAndWait } from "../deploy/recover.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
-import { rollbackDeployment } from "../kube/revisions.js";
-import { waitForRollout } from "../kube/wait-for-rollout.js";
 import type { CommandContext } from "./context.js";
 
 export interface RollbackOptions extends EnvironmentOptions {
@@ -38,25 +36,11 @@ export async function rollback(
     signal: ctx.signal,
   });
   void lock;
-  const outcome = await rollbackDeployment(target.kubeConfig, target.namespace, name, {
-    ...(options.toRevision !== undefined ? { toRevision: options.toRevision } : {}),
+  const { from, to } = await rollBackAndWait(target, name, {
+    reporter,
+    timeoutMs: config.deploy.rolloutTimeoutSeconds * 1000,
+    toRevision: options.toRevision,
   });
-  const { fromRevision: from, toRevision: to } = outcome;
-  if (outcome.warning) reporter.warn(outcome.warning);
-  reporter.progress(`rolling back ${target.namespace}/${name} from revision ${from} to ${to}`);
-  try {
-    await waitForRollout(target.kubeConfig, {
-      namespace: target.namespace,
-      name,
-      timeoutMs: config.deploy.rolloutTimeoutSeconds * 1000,
-      reporter,
-    });
-  } catch (error) {
-    throw new StageError(
-      `rolled back ${target.namespace}/${name} to revision ${to}, but it is not healthy: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
   const result = {
     environment: target.name,
     namespace: target.namespace,

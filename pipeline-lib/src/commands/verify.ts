@@ -28,7 +28,6 @@ export interface VerifyResult {
   commit: string | undefined;
   results: CheckResult[];
   junitFile: string;
-  rolledBackTo?: number | undefined;
 }
 
 /**

@@ -1,53 +1,40 @@
+import { StageError } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { NothingToRollBack, rollbackDeployment } from "../kube/revisions.js";
 import { waitForRollout } from "../kube/wait-for-rollout.js";
 import type { EnvironmentTarget } from "./environment-target.js";
 
-export interface RecoveryOutcome {
-  /** The revision that serves now, when a rollback happened. */
-  rolledBackTo?: number;
-  /** From this revision. */
-  rolledBackFrom?: number;
-  /** What happened, for the failure report. */
-  summary: string;
+/** The rollback happened, but the revision it returned to did not become healthy. Exit code 1. */
+export class UnhealthyAfterRollback extends StageError {}
+
+export interface RollBackOptions {
+  reporter: Reporter;
+  timeoutMs: number;
+  /** The revision to return to; the one before the current by default. */
+  toRevision?: number | undefined;
 }
 
 /**
- * After a failed rollout or a failed verification: back to the previous
- * revision (`kubectl rollout undo`), then wait until it is healthy again.
- * Never throws for a rollback that cannot happen (a first deploy): the
- * caller's failure is the one to report, and this says what state it left.
+ * `kubectl rollout undo`, then a wait until the revision rolled back to is
+ * healthy. Resolves to the revisions it went from and to; a rollback that
+ * cannot happen (NothingToRollBack) or that ends unhealthy throws.
  */
-export async function rollBackAfterFailure(
+export async function rollBackAndWait(
   target: EnvironmentTarget,
   deploymentName: string,
-  { reporter, timeoutMs }: { reporter: Reporter; timeoutMs: number },
-): Promise<RecoveryOutcome> {
+  { reporter, timeoutMs, toRevision }: RollBackOptions,
+): Promise<{ from: number; to: number }> {
   const where = `${target.namespace}/${deploymentName}`;
-  let from: number;
-  let to: number;
-  try {
-    reporter.progress(`rolling back deployment ${where} to its previous revision`);
-    const result = await rollbackDeployment(target.kubeConfig, target.namespace, deploymentName);
-    from = result.fromRevision;
-    to = result.toRevision;
-    if (result.warning) reporter.warn(result.warning);
-  } catch (error) {
-    if (error instanceof NothingToRollBack) {
-      const summary =
-        `nothing to roll back to: this was the first deploy of ${where}, so the failed release ` +
-        `stays in place for you to inspect (kubectl -n ${target.namespace} get pods)`;
-      return { summary };
-    }
-    const summary = `the rollback of ${where} failed: ${(error as Error).message}`;
-    reporter.warn(summary);
-    return { summary };
-  }
+  const result = await rollbackDeployment(target.kubeConfig, target.namespace, deploymentName, {
+    ...(toRevision !== undefined ? { toRevision } : {}),
+  });
+  const { fromRevision: from, toRevision: to } = result;
+  if (result.warning) reporter.warn(result.warning);
   reporter.progress(
     `rolled back ${where} from revision ${from} to ${to}; waiting until it is healthy`,
   );
   try {
-    // The rollback must finish even when the deploy was interrupted: no signal here.
+    // A rollback must finish even when the deploy was interrupted: no signal here.
     await waitForRollout(target.kubeConfig, {
       namespace: target.namespace,
       name: deploymentName,
@@ -55,13 +42,46 @@ export async function rollBackAfterFailure(
       reporter,
     });
   } catch (error) {
-    const summary =
-      `rolled back ${where} from revision ${from} to ${to}, but revision ${to} is not healthy ` +
-      `either: ${(error as Error).message}`;
-    reporter.warn(summary);
-    return { rolledBackFrom: from, rolledBackTo: to, summary };
+    throw new UnhealthyAfterRollback(
+      `rolled back ${where} from revision ${from} to ${to}, but revision ${to} is not healthy: ` +
+        (error as Error).message,
+      { cause: error },
+    );
   }
-  const summary = `rolled back ${where} from revision ${from} to ${to}, which is healthy and serving`;
-  reporter.progress(summary);
-  return { rolledBackFrom: from, rolledBackTo: to, summary };
+  return { from, to };
+}
+
+/**
+ * After a failed rollout or a failed verification: back to the previous
+ * revision and healthy again. Never throws: the caller's failure is the one
+ * to report, and the summary returned says what state this left.
+ */
+export async function rollBackAfterFailure(
+  target: EnvironmentTarget,
+  deploymentName: string,
+  options: Omit<RollBackOptions, "toRevision">,
+): Promise<{ summary: string }> {
+  const where = `${target.namespace}/${deploymentName}`;
+  const { reporter } = options;
+  reporter.progress(`rolling back deployment ${where} to its previous revision`);
+  try {
+    const { from, to } = await rollBackAndWait(target, deploymentName, options);
+    const summary = `rolled back ${where} from revision ${from} to ${to}, which is healthy and serving`;
+    reporter.progress(summary);
+    return { summary };
+  } catch (error) {
+    if (error instanceof NothingToRollBack) {
+      return {
+        summary:
+          `nothing to roll back to: this was the first deploy of ${where}, so the failed release ` +
+          `stays in place for you to inspect (kubectl -n ${target.namespace} get pods)`,
+      };
+    }
+    const summary =
+      error instanceof UnhealthyAfterRollback
+        ? error.message
+        : `the rollback of ${where} failed: ${(error as Error).message}`;
+    reporter.warn(summary);
+    return { summary };
+  }
 }
