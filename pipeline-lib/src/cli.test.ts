@@ -350,4 +350,26 @@ describe("pipeline CLI", () => {
     });
     expect(config).to.equal(2);
   });
+
+  it("ends a usage or config error with its own message, and shows its causes with --verbose", async () => {
+    const cause = new Error("ENOENT: no such file or directory, open 'build.json'");
+    const error = new ConfigError("cannot read build.json; run `pipeline build` first", { cause });
+    const handlers: Handlers = { ...recordingHandlers([]), push: () => Promise.reject(error) };
+    for (const [argv, shown] of [
+      [["push"], false],
+      [["--verbose", "push"], true],
+      [["push", "--verbose"], true],
+    ] as const) {
+      let err = "";
+      const output = { writeOut: () => undefined, writeErr: (t: string) => (err += t) };
+      expect(await main(argv, { handlers, output })).to.equal(2);
+      expect(
+        err
+          .trimEnd()
+          .split("\n")
+          .at(shown ? 0 : -1),
+      ).to.equal("pipeline: cannot read build.json; run `pipeline build` first");
+      expect(err.includes("caused by: ENOENT"), argv.join(" ")).to.equal(shown);
+    }
+  });
 });

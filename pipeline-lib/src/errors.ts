@@ -70,6 +70,18 @@ export function exitCodeOf(error: unknown): ExitCode {
   return PipelineError.isPipelineError(error) ? error.exitCode : ExitCode.StageFailed;
 }
 
+/**
+ * What a person reads when a command fails. An error the user caused (usage or
+ * configuration, exit code 2) says what is wrong and what to do in its own
+ * message, so that is all it shows; `verbose` adds its chain of causes. A stage
+ * that failed, or anything unexpected, shows the chain as well: the cause is
+ * the diagnosis (the daemon's build line, the API server's answer).
+ */
+export function describeFailure(error: unknown, { verbose }: { verbose: boolean }): string {
+  const userCaused = PipelineError.isPipelineError(error) && error.exitCode === ExitCode.Usage;
+  return verbose || !userCaused ? describeError(error) : error.message;
+}
+
 /** The message and its chain of causes, one per line, for people to read. */
 export function describeError(error: unknown): string {
   const seen = new Set<string>();

@@ -1,7 +1,7 @@
 import { CommanderError } from "commander";
 import { createProgram, type Handlers, type ProgramOutput } from "./cli.js";
 import { createCommandContext } from "./commands/context.js";
-import { describeError, ExitCode, exitCodeOf } from "./errors.js";
+import { describeFailure, ExitCode, exitCodeOf } from "./errors.js";
 import { redactUrls } from "./output/redact.js";
 
 /** Runs each command with a console context; imported lazily per command. */
@@ -71,7 +71,8 @@ export async function main(
       return error.exitCode === 0 ? ExitCode.Success : ExitCode.Usage;
     }
     // Whatever a cause says, a URL in it loses its credentials (user:pass@, ?token=).
-    writeErr(`pipeline: ${redactUrls(describeError(error))}\n`);
+    const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
+    writeErr(`pipeline: ${redactUrls(describeFailure(error, { verbose }))}\n`);
     return exitCodeOf(error);
   }
 }

@@ -111,7 +111,7 @@ export async function build(
     buildArgs,
     labels,
     tags: tags.map((t) => `${repository}:${t}`),
-    onStep: (line) => reporter.progress(line),
+    onStep: (line) => reporter.status(line),
     onOutput: (line) => reporter.detail(line),
   });
 

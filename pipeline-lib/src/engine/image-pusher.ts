@@ -114,7 +114,7 @@ export class ImagePusher {
       reporter.detail(`${event.id}: ${event.status}`);
       if (DONE.test(event.status) && this.clock.now() - lastProgress >= PROGRESS_EVERY_MS) {
         lastProgress = this.clock.now();
-        reporter.progress(`pushing ${ref}: ${countDone(layers)}/${layers.size} layers done`);
+        reporter.status(`pushing ${ref}: ${countDone(layers)}/${layers.size} layers done`);
       }
     };
     try {

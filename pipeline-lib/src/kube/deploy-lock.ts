@@ -153,7 +153,7 @@ export async function acquireDeployLock(
       const waited = now - started;
       if (waited >= waitMs) throw new LockHeld(namespace, other, spec.acquireTime, waited);
       if (announced?.holder !== other || now - announced.at >= REPEAT_MS) {
-        reporter.progress(
+        reporter.status(
           `waiting for the deploy lock of namespace ${namespace}: held by ${other}` +
             `${spec.acquireTime ? ` since ${spec.acquireTime}` : ""}; giving up in ` +
             `${Math.ceil((waitMs - waited) / 1000)}s`,

@@ -137,7 +137,7 @@ export async function waitForRollout(
         throw await failure(status, `failed to roll out: ${status.message}`);
       }
       if (status.message !== lastLine || now - lastPrinted >= REPEAT_MS) {
-        reporter.progress(`Deployment ${ref}: ${status.message}`);
+        reporter.status(`Deployment ${ref}: ${status.message}`);
         lastLine = status.message;
         lastPrinted = now;
       }
