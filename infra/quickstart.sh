@@ -44,10 +44,14 @@ step() {
   prepared+=("$(printf '  %-24s %ss' "$title" "$((SECONDS - started))")")
 }
 
+# The pipeline's own Install stage runs `npm ci`; on a fresh clone the CLI must
+# be installed before it can run that stage, so it is done here and skipped there.
+installed_here=false
 node_and_packages() {
   # shellcheck source-path=SCRIPTDIR source=node/ensure-node.sh
   source "$here/node/ensure-node.sh"
   log "node $(node --version), npm $(npm --version)"
+  [[ -f node_modules/.package-lock.json ]] || installed_here=true
   bash "$here/node/ensure-dependencies.sh"
 }
 
@@ -80,10 +84,12 @@ current_context() {
   ' 2>/dev/null
 }
 
+TESTBED_CONTEXT=pipeline-testbed
 on_testbed=false
 cluster() {
   local context
-  if [[ -n ${KUBECONFIG:-} || -s $HOME/.kube/config ]] && context=$(current_context); then
+  if [[ -n ${KUBECONFIG:-} || -s $HOME/.kube/config ]] && context=$(current_context) &&
+    [[ $context != "$TESTBED_CONTEXT" ]]; then
     log "deploying to the current kube context, $context"
     if [[ $IMAGE_REPOSITORY == 127.0.0.1:* ]]; then
       log "warning: that cluster pulls the app from $IMAGE_REPOSITORY; set IMAGE_REPOSITORY (and REGISTRY_USERNAME / REGISTRY_PASSWORD) to a registry it can reach"
@@ -91,7 +97,7 @@ cluster() {
     return 0
   fi
   on_testbed=true
-  log "no kube context; using the local testbed (its first start compiles Kubernetes from Go modules, about 10 minutes on 2 cores)"
+  log "using the local testbed (its first start compiles Kubernetes from Go modules, about 10 minutes on 2 cores)"
   KUBECONFIG=$(bash "$testbed" up)
   export KUBECONFIG
   # Pods pull the app from the local registry, and Redis from the image in the engine.
@@ -107,11 +113,17 @@ step "Docker Engine and images" machine_tools
 step "Local registry" local_registry
 step "Cluster" cluster
 
-log "running the dev pipeline (pipeline run dev): every stage, as Jenkins runs them on develop"
 echo "prepared in ${SECONDS}s:"
 printf '%s\n' "${prepared[@]}"
+run=(npx --no-install pipeline run dev)
+if $installed_here; then
+  log "running the dev pipeline from Lint (its Install stage, npm ci, ran above): pipeline run dev --from lint"
+  run+=(--from lint)
+else
+  log "running the dev pipeline, every stage as Jenkins runs them on develop: pipeline run dev"
+fi
 set +e
-npx --no-install pipeline run dev
+"${run[@]}"
 status=$?
 set -e
 if ((status != 0)); then
