@@ -18,6 +18,8 @@
  *                (the kubelet) exits
  *   dns-rbac     applies CoreDNS's ClusterRole system:coredns and binds it to
  *                the user --dns-user (its client certificate's CN)
+ *   netpol-rbac  applies the read-only ClusterRole of the NetworkPolicy enforcer
+ *                (kube-router's firewall) and binds it to the user --netpol-user
  *   storage      applies the default StorageClass and --pv-count hostPath
  *                PersistentVolumes with their directories in --volumes, and
  *                returns Released volumes to the pool, wiped
@@ -33,10 +35,16 @@ import { parseArgs } from "node:util";
 import * as k8s from "@kubernetes/client-node";
 import type * as Cluster from "./cluster.js";
 
-const { ensureDnsRbac, ensureStorage, NodeNotReadyError, nodeStatus, waitForNodeReady } =
-  (await import(new URL("./cluster.ts", import.meta.url).href)) as typeof Cluster;
+const {
+  ensureDnsRbac,
+  ensureNetworkPolicyRbac,
+  ensureStorage,
+  NodeNotReadyError,
+  nodeStatus,
+  waitForNodeReady,
+} = (await import(new URL("./cluster.ts", import.meta.url).href)) as typeof Cluster;
 
-const STEPS = ["dns-rbac", "node-ready", "storage", "node-status"] as const;
+const STEPS = ["dns-rbac", "netpol-rbac", "node-ready", "storage", "node-status"] as const;
 type Step = (typeof STEPS)[number];
 
 class UsageError extends Error {}
@@ -59,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
       volumes: { type: "string" },
       "pv-count": { type: "string" },
       "dns-user": { type: "string" },
+      "netpol-user": { type: "string" },
       "log-start": { type: "string" },
     },
   });
@@ -99,6 +108,9 @@ async function main(argv: string[]): Promise<void> {
       }
       case "dns-rbac":
         await ensureDnsRbac(kubeConfig, { user: required("dns-user"), log });
+        break;
+      case "netpol-rbac":
+        await ensureNetworkPolicyRbac(kubeConfig, { user: required("netpol-user"), log });
         break;
       case "storage":
         await ensureStorage(kubeConfig, {

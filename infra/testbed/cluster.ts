@@ -15,7 +15,8 @@
  * ```
  *
  * The testbed's own API steps live here too (`waitForNodeReady`,
- * `ensureStorage`, `ensureDnsRbac`, `nodeStatus`); `testbed.sh` runs them
+ * `ensureStorage`, `ensureDnsRbac`, `ensureNetworkPolicyRbac`, `nodeStatus`);
+ * `testbed.sh` runs them
  * through `cluster-cli.ts`.
  */
 import { spawn } from "node:child_process";
@@ -322,8 +323,11 @@ export async function ensureStorage(
 /** The ClusterRole of the testbed's CoreDNS. */
 const DNS_CLUSTER_ROLE = "system:coredns";
 
-export interface DnsRbacOptions {
-  /** The user that CoreDNS's client certificate names (its CN). */
+/** The ClusterRole of the testbed's NetworkPolicy enforcer (kube-router's firewall). */
+const NETPOL_CLUSTER_ROLE = "pipeline-testbed:kube-router";
+
+export interface RbacOptions {
+  /** The user that the component's client certificate names (its CN). */
   readonly user: string;
   readonly log?: Log;
 }
@@ -337,53 +341,85 @@ export interface DnsRbacOptions {
  */
 export async function ensureDnsRbac(
   kubeConfig: k8s.KubeConfig,
-  { user, log = () => {} }: DnsRbacOptions,
+  options: RbacOptions,
+): Promise<void> {
+  await ensureClusterRoleFor(kubeConfig, DNS_CLUSTER_ROLE, options, [
+    {
+      apiGroups: [""],
+      resources: ["endpoints", "services", "pods", "namespaces"],
+      verbs: ["list", "watch"],
+    },
+    { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+  ]);
+}
+
+/**
+ * Lets kube-router's network-policy firewall read what it enforces: the pods,
+ * namespaces and NetworkPolicies it turns into iptables rules, and the node it
+ * runs on (its address). kube-router starts informers for Services,
+ * Endpoints and EndpointSlices too, even with its service proxy off, so those
+ * are readable as well. Read-only: the firewall writes nothing to the API.
+ */
+export async function ensureNetworkPolicyRbac(
+  kubeConfig: k8s.KubeConfig,
+  options: RbacOptions,
+): Promise<void> {
+  await ensureClusterRoleFor(kubeConfig, NETPOL_CLUSTER_ROLE, options, [
+    {
+      apiGroups: [""],
+      resources: ["namespaces", "pods", "services", "nodes", "endpoints"],
+      verbs: ["get", "list", "watch"],
+    },
+    {
+      apiGroups: ["networking.k8s.io"],
+      resources: ["networkpolicies"],
+      verbs: ["get", "list", "watch"],
+    },
+    {
+      apiGroups: ["discovery.k8s.io"],
+      resources: ["endpointslices"],
+      verbs: ["get", "list", "watch"],
+    },
+  ]);
+}
+
+/** Applies a ClusterRole with these rules and binds it to the user (server-side apply, idempotent). */
+async function ensureClusterRoleFor(
+  kubeConfig: k8s.KubeConfig,
+  role: string,
+  { user, log = () => {} }: RbacOptions,
+  rules: k8s.V1PolicyRule[],
 ): Promise<void> {
   const rbac = kubeConfig.makeApiClient(k8s.RbacAuthorizationV1Api);
   const apply = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply);
-  const common = { name: DNS_CLUSTER_ROLE, fieldManager: TESTBED_FIELD_MANAGER, force: true };
+  const common = { name: role, fieldManager: TESTBED_FIELD_MANAGER, force: true };
   const labels = { "app.kubernetes.io/managed-by": "pipeline-testbed" };
-  log(`applying ClusterRole and ClusterRoleBinding ${DNS_CLUSTER_ROLE} for user ${user}`);
+  log(`applying ClusterRole and ClusterRoleBinding ${role} for user ${user}`);
   await request(
-    `apply ClusterRole ${DNS_CLUSTER_ROLE}`,
+    `apply ClusterRole ${role}`,
     rbac.patchClusterRole(
       {
         ...common,
         body: {
           apiVersion: "rbac.authorization.k8s.io/v1",
           kind: "ClusterRole",
-          metadata: { name: DNS_CLUSTER_ROLE, labels },
-          rules: [
-            {
-              apiGroups: [""],
-              resources: ["endpoints", "services", "pods", "namespaces"],
-              verbs: ["list", "watch"],
-            },
-            {
-              apiGroups: ["discovery.k8s.io"],
-              resources: ["endpointslices"],
-              verbs: ["list", "watch"],
-            },
-          ],
+          metadata: { name: role, labels },
+          rules,
         } satisfies k8s.V1ClusterRole,
       },
       apply,
     ),
   );
   await request(
-    `apply ClusterRoleBinding ${DNS_CLUSTER_ROLE}`,
+    `apply ClusterRoleBinding ${role}`,
     rbac.patchClusterRoleBinding(
       {
         ...common,
         body: {
           apiVersion: "rbac.authorization.k8s.io/v1",
           kind: "ClusterRoleBinding",
-          metadata: { name: DNS_CLUSTER_ROLE, labels },
-          roleRef: {
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "ClusterRole",
-            name: DNS_CLUSTER_ROLE,
-          },
+          metadata: { name: role, labels },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
           subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
         } satisfies k8s.V1ClusterRoleBinding,
       },

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes for tests, built offline from the official Go
 # modules: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet, kube-proxy, kubectl and CoreDNS (the cluster DNS), on its own
+# kubelet, kube-proxy, kubectl, CoreDNS (the cluster DNS) and kube-router's
+# network-policy firewall (which enforces NetworkPolicy), on its own
 # containerd with Debian's runc and CNI plugins. This script manages processes,
 # certificates, configuration (rendered from templates/), mounts and iptables;
 # the steps that talk to the API (node readiness, storage, CoreDNS's RBAC) are
@@ -11,8 +12,9 @@
 # Usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
 #
 #   up               builds what is missing (once, cached by version), starts every
-#                    component in the background, waits until the node is Ready and
-#                    CoreDNS answers, and prints the kubeconfig path on stdout.
+#                    component in the background, waits until the node is Ready,
+#                    CoreDNS answers and NetworkPolicy is enforced, and prints the
+#                    kubeconfig path on stdout.
 #                    Idempotent.
 #   down             stops everything and removes pods, containers, mounts and
 #                    network leftovers; the certificates and the build cache stay.
@@ -40,6 +42,9 @@ K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 # Also in coredns/go.mod, which pins the module.
 COREDNS_VERSION=v1.15.0
+# Also in kube-router/go.mod. The newest version that the module proxy serves
+# here; see README.md for its advisories and why they do not apply.
+KUBE_ROUTER_VERSION=v2.1.0
 PAUSE_IMAGE=pipeline-local/pause:3.10.1
 NODE_NAME=pipeline-testbed
 
@@ -60,6 +65,8 @@ APISERVER_PORT=6443
 COREDNS_READY=127.0.0.1:8181
 # shellcheck disable=SC2034 # read by render() through ${!name}
 COREDNS_HEALTH=127.0.0.1:8180
+# kube-router's /healthz (it listens on every address; there is no flag for one).
+KUBE_ROUTER_HEALTH_PORT=20244
 
 STATE=${TESTBED_STATE:-/var/lib/pipeline-testbed}
 RUNDIR=/run/pipeline-testbed
@@ -77,12 +84,13 @@ PV_COUNT=6
 BIN=$PIPELINE_CACHE/testbed/k8s-$K8S_VERSION/bin
 ETCD_BIN=$PIPELINE_CACHE/testbed/etcd-$ETCD_VERSION/bin
 COREDNS_BIN=$PIPELINE_CACHE/testbed/coredns-$COREDNS_VERSION/bin
+KUBE_ROUTER_BIN=$PIPELINE_CACHE/testbed/kube-router-$KUBE_ROUTER_VERSION/bin
 PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
 # The components, as `status` lists them. `up` starts them in this order, except
-# coredns, which starts last, once its RBAC is in place; `down` stops them in
-# the reverse order of their start.
-COMPONENTS=(containerd etcd kube-apiserver coredns kube-controller-manager kube-scheduler kubelet kube-proxy)
+# coredns and kube-router, which start last, once their RBAC is in place; `down`
+# stops them in the reverse order of their start.
+COMPONENTS=(containerd etcd kube-apiserver coredns kube-controller-manager kube-scheduler kubelet kube-proxy kube-router)
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -210,6 +218,15 @@ build_coredns() {
   go_build "coredns-$COREDNS_VERSION" "$here/coredns" "$COREDNS_BIN" "-s -w" .
 }
 
+# kube-router, for its network-policy firewall only (kube-router/tools.go).
+build_kube_router() {
+  [[ -x $KUBE_ROUTER_BIN/kube-router ]] && return 0
+  local v=github.com/cloudnativelabs/kube-router/v2/pkg/version
+  go_build "kube-router-$KUBE_ROUTER_VERSION" "$here/kube-router" "$KUBE_ROUTER_BIN" \
+    "-s -w -X $v.Version=$KUBE_ROUTER_VERSION -X $v.BuildDate=$(date -u +%FT%TZ)" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+}
+
 # The pause image is compiled from Kubernetes' own build/pause/linux/pause.c,
 # which the k8s.io/kubernetes module carries, into a FROM scratch image.
 build_pause() {
@@ -278,6 +295,8 @@ make_pki() {
   issue kube-proxy system:kube-proxy "" client
   # Bound to the system:coredns ClusterRole by cluster.ts (ensureDnsRbac).
   issue coredns system:coredns "" client
+  # Bound to a read-only ClusterRole by cluster.ts (ensureNetworkPolicyRbac).
+  issue kube-router system:kube-router "" client
   if [[ ! -s $PKI/sa.key ]]; then
     openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
     openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
@@ -345,7 +364,7 @@ write_config() {
   mkdir -p "$CONF" "$CONF/cni" "$CERTS_D"
   local KUBECONFIG_USER=admin
   put "$KUBECONFIG_ADMIN" kubeconfig.tmpl KUBECONFIG_USER
-  for KUBECONFIG_USER in kubelet controller-manager scheduler kube-proxy coredns; do
+  for KUBECONFIG_USER in kubelet controller-manager scheduler kube-proxy coredns kube-router; do
     put "$CONF/$KUBECONFIG_USER.kubeconfig" kubeconfig.tmpl KUBECONFIG_USER
   done
   put "$CONF/containerd.toml" containerd.toml.tmpl
@@ -372,9 +391,14 @@ setup_host_network() {
   ip link set "$NODE_IF" up
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.ipv4.conf.all.route_localnet=1
-  if [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
-    sysctl -qw net.bridge.bridge-nf-call-iptables=1
+  # Bridged pod-to-pod packets must pass iptables, where kube-router's firewall
+  # and kube-proxy's rules are; without it NetworkPolicy is not enforced.
+  if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+    modprobe br_netfilter 2>/dev/null || true
   fi
+  [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
+    die "the kernel has no br_netfilter (modprobe br_netfilter failed): pod traffic on the bridge would bypass iptables and NetworkPolicy"
+  sysctl -qw net.bridge.bridge-nf-call-iptables=1
   iptables -C "${POD_FORWARD_RULE[@]}" 2>/dev/null || iptables -A "${POD_FORWARD_RULE[@]}"
 }
 
@@ -382,7 +406,7 @@ setup_host_network() {
 # up
 
 install_prerequisites() {
-  apt_install containerd runc containernetworking-plugins iptables conntrack socat openssl curl ca-certificates
+  apt_install containerd runc containernetworking-plugins iptables ipset conntrack socat openssl curl ca-certificates
   local p
   for p in bridge host-local portmap loopback; do
     [[ -x /usr/lib/cni/$p ]] || die "CNI plugin /usr/lib/cni/$p is missing (Debian package containernetworking-plugins)"
@@ -464,7 +488,8 @@ start_node() {
 ready_cluster() {
   local rc=0
   cluster_cli --node "$NODE_NAME" --timeout 120 --watch-pid "$(pid_of kubelet || echo 0)" \
-    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns dns-rbac node-ready storage || rc=$?
+    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns --netpol-user system:kube-router \
+    dns-rbac netpol-rbac node-ready storage || rc=$?
   case $rc in
     0) ;;
     3) last_lines kubelet; die "node $NODE_NAME did not get Ready; full log: $LOGS/kubelet.log" ;;
@@ -483,6 +508,25 @@ start_dns() {
     curl -fsS --max-time 2 "http://$COREDNS_READY/ready"
 }
 
+# NetworkPolicy: kube-router with only its firewall (no routing, no service
+# proxy; kube-proxy and the bridge CNI keep those). It turns each policy into
+# iptables chains and ipsets for the pods on this node, jumped to from the top
+# of INPUT, FORWARD and OUTPUT. Ready once /healthz answers and its FORWARD
+# chain ends in the rule that accepts what the policies allow.
+start_netpol() {
+  restart_if_changed kube-router "$CONF/kube-router.kubeconfig"
+  start kube-router "$KUBE_ROUTER_BIN/kube-router" --kubeconfig "$CONF/kube-router.kubeconfig" \
+    --hostname-override "$NODE_NAME" --run-firewall=true --run-router=false --run-service-proxy=false \
+    --enable-ipv4=true --enable-ipv6=false --service-cluster-ip-range "$SERVICE_CIDR" \
+    --health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0 --v=1
+  await kube-router "kube-router's firewall (NetworkPolicy)" 60 netpol_ready
+}
+
+netpol_ready() {
+  curl -fsS --max-time 2 "http://127.0.0.1:$KUBE_ROUTER_HEALTH_PORT/healthz" &&
+    iptables -S KUBE-ROUTER-FORWARD | grep -q -- "--mark 0x20000/0x20000 -j ACCEPT"
+}
+
 cmd_up() {
   need_root
   local t0=$SECONDS
@@ -498,6 +542,7 @@ cmd_up() {
   build_k8s
   build_etcd
   build_coredns
+  build_kube_router
   build_pause
   make_pki
   write_config
@@ -507,7 +552,8 @@ cmd_up() {
   start_node
   ready_cluster
   start_dns
-  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, logs in $LOGS;" \
+  start_netpol
+  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, NetworkPolicy enforced, logs in $LOGS;" \
     "see what a deploy did with: bash $(self) kubectl -n test get all,pvc,events"
   echo "$KUBECONFIG_ADMIN"
 }
@@ -558,8 +604,32 @@ unmount_under() { # DIR...: unmounts every mount point below the given dirs, dee
   done
 }
 
+# kube-router's firewall: the jumps from INPUT, FORWARD and OUTPUT, its chains
+# (KUBE-ROUTER-*, per pod KUBE-POD-FW-*, per policy KUBE-NWPLCY-*), then its
+# ipsets (KUBE-SRC-*, KUBE-DST-*), which the chains referenced. The same as
+# `kube-router --cleanup-config` does for the firewall, without the routing and
+# IPVS cleanup that it does too.
+cleanup_netpol() {
+  local chain rule
+  for chain in INPUT FORWARD OUTPUT; do
+    { iptables -S "$chain" 2>/dev/null | grep -E -- "-j KUBE-ROUTER-(INPUT|FORWARD|OUTPUT)( |$)" || true; } |
+      while read -r rule; do eval "iptables ${rule/-A/-D}" 2>/dev/null || true; done
+  done
+  local chains
+  chains=$(iptables -S 2>/dev/null | awk '$1 == "-N" && $2 ~ /^(KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-)/ { print $2 }')
+  for chain in $chains; do iptables -F "$chain" 2>/dev/null || true; done
+  for chain in $chains; do iptables -X "$chain" 2>/dev/null || true; done
+  if command -v ipset >/dev/null; then
+    local set
+    for set in $(ipset list -n 2>/dev/null | grep -E '^KUBE-(SRC|DST)-' || true); do
+      ipset destroy "$set" 2>/dev/null || true
+    done
+  fi
+}
+
 cleanup_network() {
   local table rule chain parent
+  cleanup_netpol
   ip link del "$BRIDGE_IF" 2>/dev/null || true
   ip link del "$NODE_IF" 2>/dev/null || true
   rm -rf "$RUNDIR/cni-ipam"
@@ -604,7 +674,7 @@ cleanup_network() {
 cmd_down() {
   need_root
   # The cluster's state is wiped below, so nothing needs an orderly shutdown.
-  stop coredns kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd
+  stop kube-router coredns kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd
   kill_shims
   stop containerd
   # Pod network namespaces that our containerd made: their netns files are
