@@ -35,11 +35,21 @@ export const HOME_PAGE_STYLE_HASH = `'sha256-${createHash("sha256").update(STYLE
 const numbers = new Intl.NumberFormat("en-US");
 
 export function renderHomePage(model: HomePageModel): string {
-  const { counts, build } = model;
+  return homePageTemplate(model)(model.counts);
+}
+
+/**
+ * The page with everything but the counts filled in, once: the returned
+ * function only formats the two numbers and joins the parts.
+ */
+export function homePageTemplate(
+  model: Omit<HomePageModel, "counts">,
+): (counts: VisitCounts) => string {
+  const { build } = model;
   const note = model.embeddedStore
     ? `<p class="note">Counting in memory: the numbers reset when this instance restarts.</p>`
     : "";
-  return `<!doctype html>
+  const head = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -51,8 +61,10 @@ export function renderHomePage(model: HomePageModel): string {
 <main>
 <h1>Thanks for stopping by</h1>
 <dl class="stats">
-<div class="stat"><dt>visits</dt><dd data-testid="visits">${escapeHtml(numbers.format(counts.visits))}</dd></div>
-<div class="stat"><dt>unique visitors</dt><dd data-testid="unique-visitors">${escapeHtml(numbers.format(counts.uniqueVisitors))}</dd></div>
+<div class="stat"><dt>visits</dt><dd data-testid="visits">`;
+  const middle = `</dd></div>
+<div class="stat"><dt>unique visitors</dt><dd data-testid="unique-visitors">`;
+  const tail = `</dd></div>
 </dl>
 ${note}
 <footer>served by ${escapeHtml(model.instance)} · version ${escapeHtml(build.version)} (${escapeHtml(build.commit.slice(0, 12))}) · <a href="/">count me again</a></footer>
@@ -60,4 +72,10 @@ ${note}
 </body>
 </html>
 `;
+  return (counts) =>
+    head +
+    escapeHtml(numbers.format(counts.visits)) +
+    middle +
+    escapeHtml(numbers.format(counts.uniqueVisitors)) +
+    tail;
 }

@@ -2,7 +2,7 @@ import type { Middleware } from "koa";
 import type { BuildInfo } from "../config/load-config.js";
 import { visitorId } from "../http/visitor-cookie.js";
 import type { Metrics } from "../metrics/create-metrics.js";
-import { renderHomePage } from "../pages/render-home-page.js";
+import { homePageTemplate } from "../pages/render-home-page.js";
 import type { VisitStore } from "../store/visit-store.js";
 
 export interface HomePageOptions {
@@ -15,6 +15,7 @@ export interface HomePageOptions {
 
 /** GET / counts the visit and renders the totals; HEAD renders without counting. */
 export function homePage(options: HomePageOptions): Middleware {
+  const render = homePageTemplate(options);
   return async (ctx) => {
     const counting = ctx.method !== "HEAD";
     const counts = counting
@@ -22,12 +23,7 @@ export function homePage(options: HomePageOptions): Middleware {
       : await options.store.read();
     if (counting) options.metrics.visits.inc();
     ctx.set("Cache-Control", "no-store");
-    ctx.type = "html";
-    ctx.body = renderHomePage({
-      counts,
-      build: options.build,
-      instance: options.instance,
-      embeddedStore: options.embeddedStore,
-    });
+    ctx.set("Content-Type", "text/html; charset=utf-8");
+    ctx.body = render(counts);
   };
 }

@@ -14,6 +14,11 @@ export const MAX_RECONNECT_DELAY_MS = 2_000;
  * down, commands reject at once (no offline queue) so requests answer 503
  * promptly, and the client keeps reconnecting with capped backoff so the
  * service recovers by itself. Callers must listen for `error` events.
+ *
+ * Auto-pipelining: commands issued in the same tick of the event loop (by
+ * concurrent requests) go to Redis in one write and their answers come back
+ * in one read, instead of one write and one read each. Each command keeps
+ * its own answer and its own timeout.
  */
 export function createRedisClient(options: RedisClientOptions): Redis {
   return new Redis(options.url, {
@@ -25,5 +30,6 @@ export function createRedisClient(options: RedisClientOptions): Redis {
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 10), MAX_RECONNECT_DELAY_MS),
     // Without the offline queue, a command sent before the first connect fails; that is intended.
     enableReadyCheck: true,
+    enableAutoPipelining: true,
   });
 }
