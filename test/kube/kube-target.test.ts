@@ -67,6 +67,7 @@ describe("kube assertApiReachable: the API server answers and accepts us, or exi
       /^cannot reach the Kubernetes API server https:\/\/127\.0\.0\.1:\d+ \(context refused\): /,
     );
     expect(error.message).to.contain("ECONNREFUSED");
+    expect(error.message).to.match(/; check that the cluster is running .*npm run testbed:up\)$/);
   });
 
   it("names a server whose certificate the kubeconfig does not trust", async function () {

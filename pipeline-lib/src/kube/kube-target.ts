@@ -176,7 +176,7 @@ function unreachable(where: string, error: unknown, timeoutMs: number): UsageErr
     ? "; check the kubeconfig's certificate-authority for this cluster"
     : /\bspawn\b.*\bENOENT\b/.test(reason)
       ? "; the kubeconfig's exec credential plugin could not run: is it installed and on the PATH?"
-      : "";
+      : "; check that the cluster is running and the kubeconfig's server address (the local testbed: npm run testbed:up)";
   return new UsageError(`cannot reach ${where}: ${reason}${hint}`, { cause: error });
 }
 
