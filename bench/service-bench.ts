@@ -1,9 +1,10 @@
 /**
  * Throughput of the visit counter against two anchors, on this machine, in one
  * run, against one Redis, with one load generator (Debian's wrk):
- *   - ours: the built service (service/dist/server.js) as it runs in
- *     production: NODE_ENV=production, its own defaults (LOG_LEVEL=info, an
- *     access-log line per request, metrics, security headers), against Redis;
+ *   - ours: the built service (service/dist/server.js) as the image runs it
+ *     (`node --enable-source-maps`, NODE_ENV=production) with its own defaults
+ *     (LOG_LEVEL=info: an access-log line per request; metrics; security
+ *     headers), against Redis;
  *   - Flask: the Docker Compose getting-started counter (bench/flask_counter.py)
  *     under gunicorn with 2 sync workers, from Debian's packages;
  *   - bare: node:http plus one ioredis INCR (bench/bare-counter.ts), the
@@ -14,13 +15,16 @@
  *
  *   npx tsx bench/service-bench.ts [--rounds 3] [--duration 10] [--connections 50]
  *       [--max-load 0.7] [--wait-load-minutes 15] [--service-entry service/dist/server.js]
- *       [--log-file PATH | --log-file /dev/null]
+ *       [--log-file PATH | --log-file /dev/null] [--before-entry OTHER/server.js]
  *
  * Installs wrk, redis-server, gunicorn, python3-flask and python3-redis with
  * apt when they are missing (as root), and builds the service (tsc -b) unless
  * --service-entry names another build. Our service's stdout (its JSON log)
  * goes to a temporary file by default, which the bench counts afterwards; in
  * production it goes to stdout, a pipe read by the container runtime.
+ * --before-entry adds a fourth server, another build of the service (say, the
+ * commit before an optimisation) run the same way with its own key prefix and
+ * log file, so that before and after are measured in the same run.
  * Everything started is stopped on exit, on an error and on Ctrl-C.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -48,6 +52,7 @@ const { values: args } = parseArgs({
     "wait-load-minutes": { type: "string", default: "15" },
     "service-entry": { type: "string" },
     "log-file": { type: "string" },
+    "before-entry": { type: "string" },
     label: { type: "string", default: "" },
   },
 });
@@ -194,7 +199,7 @@ const median = (values: number[]) => {
 };
 
 interface Target {
-  server: "ours" | "Flask" | "bare";
+  server: "ours" | "before" | "Flask" | "bare";
   route: string;
   url: string;
 }
@@ -210,7 +215,10 @@ async function main(): Promise<void> {
   const logFile = args["log-file"] ?? path.join(work, "service.log");
 
   try {
-    const [redisPort, oursPort, flaskPort, barePort] = await Promise.all([
+    const beforeEntry =
+      args["before-entry"] === undefined ? undefined : path.resolve(ROOT, args["before-entry"]);
+    const [redisPort, oursPort, flaskPort, barePort, beforePort] = await Promise.all([
+      freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -249,11 +257,29 @@ async function main(): Promise<void> {
     start(
       "ours",
       process.execPath,
-      [serviceEntry],
+      ["--enable-source-maps", serviceEntry],
       { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(oursPort), REDIS_URL: redisUrl },
       logFd,
     );
     closeSync(logFd);
+    const beforeLogFile = logFile === "/dev/null" ? logFile : path.join(work, "before.log");
+    if (beforeEntry !== undefined) {
+      const beforeFd = openSync(beforeLogFile, "w");
+      start(
+        "before",
+        process.execPath,
+        ["--enable-source-maps", beforeEntry],
+        {
+          NODE_ENV: "production",
+          HOST: "127.0.0.1",
+          PORT: String(beforePort),
+          REDIS_URL: redisUrl,
+          REDIS_KEY_PREFIX: "before:",
+        },
+        beforeFd,
+      );
+      closeSync(beforeFd);
+    }
     start(
       "gunicorn",
       "/usr/bin/gunicorn",
@@ -278,11 +304,13 @@ async function main(): Promise<void> {
       ours: `http://127.0.0.1:${oursPort}`,
       Flask: `http://127.0.0.1:${flaskPort}`,
       bare: `http://127.0.0.1:${barePort}`,
+      before: `http://127.0.0.1:${beforePort}`,
     };
     await Promise.all([
       waitForHttp(`${base.ours}/readyz`, "our service"),
       waitForHttp(`${base.Flask}/healthz`, "gunicorn"),
       waitForHttp(`${base.bare}/healthz`, "the bare counter"),
+      beforeEntry ? waitForHttp(`${base.before}/readyz`, "the before build") : undefined,
     ]);
 
     // Each counter page counts one visit per GET, in the same Redis.
@@ -292,6 +320,7 @@ async function main(): Promise<void> {
       ["ours", "visit-counter:visits"],
       ["Flask", "hits"],
       ["bare", "bare:hits"],
+      ...(beforeEntry ? ([["before", "before:visits"]] as const) : []),
     ] as const) {
       const before = await redisGet(key);
       const body = await (await fetch(`${base[server]}/`)).text();
@@ -314,23 +343,42 @@ async function main(): Promise<void> {
       { server: "Flask", route: "/healthz", url: `${base.Flask}/healthz` },
       { server: "bare", route: "/healthz", url: `${base.bare}/healthz` },
     ];
+    if (beforeEntry !== undefined) {
+      targets.splice(
+        1,
+        0,
+        { server: "before", route: "/", url: `${base.before}/` },
+        { server: "before", route: "/api/visits", url: `${base.before}/api/visits` },
+        { server: "before", route: "/healthz", url: `${base.before}/healthz` },
+      );
+    }
 
+    /** Requests wrk completed per server, warm-up included, to compare with its access log. */
+    const completed = new Map<Target["server"], number>();
+    const count = (target: Target, result: WrkResult) =>
+      completed.set(target.server, (completed.get(target.server) ?? 0) + result.requests);
     say(`warming up: ${warmupS} s per target`);
-    for (const target of targets) await wrk(target.url, warmupS);
+    for (const target of targets) count(target, await wrk(target.url, warmupS));
 
     const loads: number[] = [];
     loads.push(await waitForQuiet());
     const startedAt = new Date();
     const results = new Map<Target, WrkResult[]>(targets.map((t) => [t, []]));
-    const oursVisitsBefore = await redisGet("visit-counter:visits");
-    let oursPageRequests = 0;
+    const visitKeys = { ours: "visit-counter:visits", before: "before:visits" } as const;
+    const visitsAtStart = {
+      ours: await redisGet(visitKeys.ours),
+      before: await redisGet(visitKeys.before),
+    };
+    const pageRequests = { ours: 0, before: 0 };
     for (let round = 0; round < rounds; round++) {
       if (round > 0) loads.push(await waitForQuiet());
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
         const result = await wrk(target.url, durationS);
         results.get(target)!.push(result);
-        if (target.server === "ours" && target.route === "/") oursPageRequests += result.requests;
+        count(target, result);
+        if ((target.server === "ours" || target.server === "before") && target.route === "/")
+          pageRequests[target.server] += result.requests;
         say(
           `round ${round + 1}/${rounds} ${target.server} ${target.route}: ${result.rps.toFixed(0)} req/s, ` +
             `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms` +
@@ -340,7 +388,10 @@ async function main(): Promise<void> {
       }
     }
     loads.push(load1());
-    const oursVisits = (await redisGet("visit-counter:visits")) - oursVisitsBefore;
+    const visitsCounted = {
+      ours: (await redisGet(visitKeys.ours)) - visitsAtStart.ours,
+      before: (await redisGet(visitKeys.before)) - visitsAtStart.before,
+    };
 
     // ---- report ----------------------------------------------------------------------
     const summary = (t: Target) => {
@@ -359,50 +410,66 @@ async function main(): Promise<void> {
     const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : "—");
     const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
     const lines = [
-      `| server | route | req/s, median (min–max) | p50 | p99 | ours/Flask | ours/bare |`,
-      `|---|---|---|---|---|---|---|`,
+      `| server | route | req/s, median (min–max) | p50 | p99 | ÷ Flask | ÷ bare |${beforeEntry ? " ours ÷ before |" : ""}`,
+      `|---|---|---|---|---|---|---|${beforeEntry ? "---|" : ""}`,
     ];
     for (const t of targets) {
       const s = summary(t);
       let vsFlask = "";
       let vsBare = "";
-      if (t.server === "ours") {
+      let vsBefore = "";
+      if (t.server === "ours" || t.server === "before") {
         const flask = find("Flask", t.route);
         const bare = find("bare", t.route);
         vsFlask = flask ? ratio(s.rps, summary(flask).rps) : "—";
         vsBare = bare ? ratio(s.rps, summary(bare).rps) : "—";
+        const before = find("before", t.route);
+        if (t.server === "ours" && before) vsBefore = ratio(s.rps, summary(before).rps);
       }
       lines.push(
-        `| ${t.server} | \`${t.route}\` | ${fmt(s.rps)} (${fmt(s.min)}–${fmt(s.max)}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${vsFlask} | ${vsBare} |` +
+        `| ${t.server} | \`${t.route}\` | ${fmt(s.rps)} (${fmt(s.min)}–${fmt(s.max)}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${vsFlask} | ${vsBare} |${beforeEntry ? ` ${vsBefore} |` : ""}` +
           (s.non2xx ? ` <!-- ${s.non2xx} non-2xx -->` : ""),
       );
     }
     stopping = true;
     stopAll();
     await sleep(500);
-    let logLines = 0;
-    let accessLines = 0;
-    if (logFile !== "/dev/null") {
-      for await (const line of createInterface({ input: createReadStream(logFile) })) {
-        logLines++;
-        if (line.includes('"msg":"request"')) accessLines++;
+    const accessLines = async (file: string) => {
+      let lines = 0;
+      for await (const line of createInterface({ input: createReadStream(file) })) {
+        if (line.includes('"msg":"request"')) lines++;
       }
+      return lines;
+    };
+    const checks: string[] = [];
+    for (const [server, file] of [
+      ["ours", logFile],
+      ["before", beforeLogFile],
+    ] as const) {
+      if (server === "before" && beforeEntry === undefined) continue;
+      checks.push(
+        `${server}, GET / during the rounds: wrk completed ${fmt(pageRequests[server])} requests, Redis counted ${fmt(visitsCounted[server])} visits` +
+          (file === "/dev/null"
+            ? ""
+            : `; all routes: wrk completed ${fmt(completed.get(server) ?? 0)} requests, the log has ${fmt(await accessLines(file))} access lines`),
+      );
     }
+    checks.push(
+      "(wrk does not count the requests still in flight when a run ends, up to one per connection per run)",
+    );
     const node = process.versions.node;
     const serviceNode = (await run(process.execPath, ["--version"])).stdout.trim();
     const header = [
       `${args.label ? `**${args.label}** — ` : ""}${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ` +
         `${cpus().length} × ${cpus()[0]?.model.trim() ?? "CPU"}, Node ${serviceNode} (bench on ${node}), ${redisVersion.split(" ").slice(0, 3).join(" ")}`,
       `load average (1 min) before each round and at the end: ${loads.map((l) => l.toFixed(2)).join(", ")}`,
-      `wrk -t${threads} -c${connections} -d${durationS}s --latency, ${rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}, NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}`,
+      `wrk -t${threads} -c${connections} -d${durationS}s --latency, ${rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}` +
+        (beforeEntry ? `, before: ${path.relative(ROOT, beforeEntry)}` : "") +
+        `; NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}`,
     ];
-    const checks = [
-      `ours GET /: wrk counted ${fmt(oursPageRequests)} completed requests, Redis counted ${fmt(oursVisits)} visits` +
-        (logFile !== "/dev/null"
-          ? `; the log has ${fmt(accessLines)} access lines (${fmt(logLines)} lines in all)`
-          : ""),
-    ];
-    process.stdout.write(`${header.join("  \n")}\n\n${lines.join("\n")}\n\n${checks.join("\n")}\n`);
+    process.stdout.write(
+      `${header.join("  \n")}\n\n${lines.join("\n")}\n\n${checks.join("  \n")}\n`,
+    );
   } finally {
     stopping = true;
     stopAll();

@@ -137,6 +137,13 @@ describe("service image @slow", function () {
     expect(leftovers.output.trim(), "files that must not be in the image").to.equal("");
     const ioredis = await app!.exec(["test", "-f", "/app/node_modules/ioredis/package.json"]);
     expect(ioredis.exitCode).to.equal(0);
+    const unread = await app!.exec([
+      "sh",
+      "-c",
+      "ls -d /app/node_modules/@types /app/node_modules/bintrees/test 2>/dev/null; " +
+        "find /app/node_modules -name '*.d.ts' -o -name 'README.md' | head -3",
+    ]);
+    expect(unread.output.trim(), "files the runtime never reads").to.equal("");
   });
 
   it("stops gracefully with exit code 0 on docker stop", async () => {
