@@ -21,11 +21,30 @@
 //     secrets: [fake credential values], options, parameters, tools, agent, params, env (at the end) }
 //   or { name, rejected: "<why Jenkins would reject the file>" }
 //
+// A Jenkinsfile that starts `@Library('pipeline-lib') _` calls the steps of that
+// shared library: every `<name>.groovy` in its vars/ folder (pipeline-lib/vars
+// for `pipeline-lib`; a scenario's `libraries`, { "<name>": "<vars folder>" },
+// says otherwise) is compiled and bound as a global `<name>(…)` that runs its
+// `call`, with the same steps, env, params and currentBuild as the Jenkinsfile,
+// its steps recorded like the rest (a declarative `pipeline { … }` inside one
+// works, as in Jenkins). A Jenkinsfile or a vars/ step that does not compile is
+// rejected with its file and line.
+//
 // Exit status: 0 when every scenario ran (whatever its build result), 3 when a
 // file was rejected, 2 for bad usage.
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
+import java.lang.annotation.Retention
+import java.lang.annotation.RetentionPolicy
+import org.codehaus.groovy.control.MultipleCompilationErrorsException
+import org.codehaus.groovy.control.messages.SyntaxErrorMessage
 import org.codehaus.groovy.runtime.InvokerHelper
+
+/** Jenkins' `@Library('name') _`, resolved by the harness before the file runs. */
+@Retention(RetentionPolicy.SOURCE)
+@interface Library {
+  String[] value()
+}
 
 /** Jenkins would not run this file. */
 class Rejected extends RuntimeException {
@@ -291,18 +310,26 @@ class CurrentBuild {
   long getStartTimeInMillis() { 1764288000000L }
 }
 
-/** Bare names resolve to script variables, then to environment variables, as in Jenkins. */
+/**
+ * Bare names resolve to script variables (a library's steps among them), then to
+ * environment variables, as in Jenkins; a step called from a library's script
+ * (outside any block) resolves here too.
+ */
 class JenkinsBinding extends Binding {
-  private final Map envVars
+  private final Run run
 
-  JenkinsBinding(Map envVars) {
+  JenkinsBinding(Run run) {
     super()
-    this.@envVars = envVars
+    this.@run = run
   }
 
   Object getVariable(String name) {
     if (getVariables().containsKey(name)) return super.getVariable(name)
-    if (this.@envVars.containsKey(name)) return this.@envVars[name]
+    if (this.@run.env.containsKey(name)) return this.@run.env[name]
+    if (StepsDsl.metaClass.respondsTo(new StepsDsl(run: this.@run), name)) {
+      Run run = this.@run
+      return { Object[] args -> new StepsDsl(run: run).invokeMethod(name, args) }
+    }
     throw new MissingPropertyException(name, JenkinsBinding)
   }
 }
@@ -314,6 +341,8 @@ class Run {
   List steps = []
   List stages = []
   Set<String> secrets = new LinkedHashSet<String>()
+  /** The loaded libraries' steps, by name. */
+  Map<String, Closure> library = [:]
   String stage
   String phase = 'steps'
   String result = 'SUCCESS'
@@ -424,6 +453,8 @@ class StepsDsl {
   }
 
   def methodMissing(String name, args) {
+    Closure step = run.library[name]
+    if (step != null) return step.call((Object[]) args)
     throw new Rejected("unknown step `${name}`")
   }
 }
@@ -554,11 +585,54 @@ class Interpreter {
 
 @groovy.transform.Field Map<String, Class> compiledFiles = [:]
 
-/** Each file is compiled once; every scenario runs a fresh instance of it. */
-Class compiled(String jenkinsfile) {
-  File file = new File(jenkinsfile)
+/**
+ * Each file is compiled once (a library step as a class of its own name); every
+ * scenario runs a fresh instance of it. A file that does not compile is rejected
+ * with its line, as Jenkins rejects it.
+ */
+Class compiled(String path, String className = null) {
+  File file = new File(path)
+  if (!file.isFile()) throw new Rejected("${path}: no such file")
   compiledFiles.computeIfAbsent(file.canonicalPath) {
-    new GroovyShell(this.class.classLoader).parse(file.text, file.name.replaceAll(/[^A-Za-z0-9_]/, '_')).getClass()
+    try {
+      new GroovyShell(this.class.classLoader).parse(file.text, className ?: file.name.replaceAll(/[^A-Za-z0-9_]/, '_')).getClass()
+    } catch (MultipleCompilationErrorsException e) {
+      def first = e.errorCollector.errors[0]
+      if (first instanceof SyntaxErrorMessage) {
+        def cause = first.cause
+        String text = cause.message.replaceFirst(/\s*@ line \d+, column \d+\.\s*$/, '').replaceAll(/\s+/, ' ').trim()
+        throw new Rejected("${path}:${cause.line}:${cause.startColumn}: ${text}")
+      }
+      throw new Rejected("${path}: ${e.message.replaceAll(/\s+/, ' ').trim()}")
+    }
+  }
+}
+
+/** The libraries a Jenkinsfile asks for with `@Library('name')` or `@Library(['a', 'b@1.0'])`. */
+List<String> librariesOf(String text) {
+  List<String> names = []
+  (text =~ /@Library\s*\(([^)]*)\)/).each { match ->
+    (match[1] =~ /['"]([^'"@]+)(?:@[^'"]*)?['"]/).each { name -> names << name[1] }
+  }
+  names
+}
+
+/** Binds each step of each library (vars/<step>.groovy) as a global that runs its `call`. */
+void loadLibraries(List<String> names, Map folders, Binding binding, Run run) {
+  Map defaults = ['pipeline-lib': 'pipeline-lib/vars']
+  for (String name in names) {
+    String folder = (folders ?: [:])[name] ?: defaults[name]
+    if (!folder) throw new Rejected("no library '${name}' is configured (a scenario's libraries names its vars folder)")
+    File dir = new File(folder)
+    List<File> steps = (dir.listFiles() ?: []).findAll { it.name.endsWith('.groovy') }.sort { it.name }
+    if (steps.isEmpty()) throw new Rejected("library '${name}': no steps in ${folder}")
+    for (File step in steps) {
+      String stepName = step.name - ~/\.groovy$/
+      Script script = InvokerHelper.createScript(compiled(step.path, stepName), binding)
+      Closure call = { Object[] args -> script.invokeMethod('call', args) }
+      run.library[stepName] = call
+      binding.setVariable(stepName, call)
+    }
   }
 }
 
@@ -573,7 +647,7 @@ Map runScenario(String jenkinsfile, Map scenario) {
   if (cr) run.env.putAll([CHANGE_ID: cr.id.toString(), CHANGE_TARGET: cr.target, CHANGE_BRANCH: cr.branch])
   run.env.putAll(scenario.env ?: [:])
 
-  JenkinsBinding binding = new JenkinsBinding(run.env)
+  JenkinsBinding binding = new JenkinsBinding(run)
   binding.setVariable('env', run.env)
   binding.setVariable('params', run.params)
   binding.setVariable('currentBuild', new CurrentBuild(run: run))
@@ -590,7 +664,15 @@ Map runScenario(String jenkinsfile, Map scenario) {
 
   Map out = [name: scenario.name]
   try {
-    InvokerHelper.createScript(compiled(jenkinsfile), binding).run()
+    Class script = compiled(jenkinsfile)
+    loadLibraries(librariesOf(new File(jenkinsfile).text), scenario.libraries, binding, run)
+    try {
+      InvokerHelper.createScript(script, binding).run()
+    } catch (StepFailure failure) {
+      // A step failed before the pipeline ran (a library step refusing its arguments).
+      run.record(step: 'failed', message: failure.message)
+      return out + [result: 'FAILURE', stages: [], steps: run.steps, secrets: run.secrets.toList()]
+    }
     if (model == null) throw new Rejected('no pipeline block')
     model.parameters.each { p -> run.params[p.name] = p.defaultValue }
     (scenario.params ?: [:]).each { k, v -> run.params[k] = v }

@@ -1,52 +1,23 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { findGroovyJar } from "../../pipeline-lib/src/lint/groovy-syntax.js";
 import {
   archivedArtifacts,
   stageDefinitions,
   type PipelineName,
 } from "../../pipeline-lib/src/stages/stage-definitions.js";
+import {
+  commands,
+  ROOT,
+  runHarness,
+  stageCommands,
+  statuses,
+  type Scenario,
+  type Trace,
+} from "./harness.js";
 
-const ROOT = path.resolve(import.meta.dirname, "../..");
-const HARNESS = path.join(ROOT, "test/jenkins/Harness.groovy");
 const SYNTAX = "test/jenkins/fixtures/syntax.Jenkinsfile";
-
-interface Step {
-  stage: string | null;
-  phase: string;
-  step: string;
-  script?: string;
-  message?: string;
-  testResults?: string;
-  artifacts?: string;
-  bindings?: { type: string; id: string; variables: string[] }[];
-}
-interface Trace {
-  name: string;
-  rejected?: string;
-  result: string;
-  stages: { name: string; status: string }[];
-  steps: Step[];
-  secrets: string[];
-  options: Record<string, unknown>[];
-  parameters: Record<string, unknown>[];
-  tools: Record<string, string>;
-  agent: unknown;
-  env: Record<string, string>;
-}
-interface Scenario {
-  name: string;
-  jenkinsfile: string;
-  branch?: string;
-  changeRequest?: { id: string; target: string; branch: string };
-  params?: Record<string, unknown>;
-  previousResult?: string;
-  fail?: { step: string; matches: string }[];
-  input?: "proceed" | "abort";
-}
 
 const dev = (name: string, rest: Partial<Scenario> = {}): Scenario => ({
   name,
@@ -61,41 +32,6 @@ const prod = (name: string, rest: Partial<Scenario> = {}): Scenario => ({
   ...rest,
 });
 
-/** Runs every scenario in one JVM (about 2 s); the harness prints one trace each. */
-async function runHarness(scenarios: Scenario[]): Promise<{ code: number; traces: Trace[] }> {
-  const jar = await findGroovyJar(process.env);
-  const dir = await mkdtemp(path.join(os.tmpdir(), "jenkins-harness-"));
-  try {
-    const file = path.join(dir, "scenarios.json");
-    await writeFile(file, JSON.stringify({ scenarios }));
-    const child = spawn(
-      "java",
-      ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", jar, "groovy.ui.GroovyMain"].concat([
-        HARNESS,
-        "Jenkinsfile.dev",
-        file,
-      ]),
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number>((resolve, reject) => {
-      child.on("error", reject);
-      child.on("close", (exit) => resolve(exit ?? -1));
-    });
-    if (code !== 0 && code !== 3) throw new Error(`the harness exited ${code}: ${stderr}`);
-    return { code, traces: JSON.parse(stdout) as Trace[] };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-const commands = (trace: Trace) => trace.steps.filter((s) => s.step === "sh").map((s) => s.script);
-const stageCommands = (trace: Trace) =>
-  trace.steps.filter((s) => s.step === "sh" && s.phase === "steps").map((s) => s.script);
-const statuses = (trace: Trace) => Object.fromEntries(trace.stages.map((s) => [s.name, s.status]));
 const notified = (trace: Trace) =>
   commands(trace)
     .map((c) => /^npx pipeline notify --status (\w+)(?: --env production)?$/.exec(c ?? "")?.[1])

@@ -1,0 +1,149 @@
+/**
+ * The Jenkins shared library's steps (`pipeline-lib/vars/`) take the stages
+ * from the stage definitions: this renders the generated regions of those
+ * files, and a test holds the committed files to it. Regenerate with
+ * `npx tsx pipeline-lib/src/stages/write-library-vars.ts`.
+ */
+import {
+  stageDefinitions,
+  type CredentialBinding,
+  type PipelineName,
+  type StageCondition,
+  type StageDefinition,
+} from "./stage-definitions.js";
+
+/** The pipeline `standardPipeline` runs: every branch builds, tests and pushes; develop deploys. */
+export const STANDARD_PIPELINE: PipelineName = "dev";
+
+/**
+ * A stage's command as a library step runs it: `npx --no-install pipeline …`,
+ * so that a missing install fails instead of npx fetching some other package
+ * named `pipeline` from the registry.
+ */
+export function libraryCommand(command: string): string {
+  return command.replaceAll(/\bnpx pipeline /g, "npx --no-install pipeline ");
+}
+
+/** A generated region: the lines between `// BEGIN GENERATED: <name>` and `// END GENERATED: <name>`. */
+export interface GeneratedRegion {
+  file: "pipelineStage.groovy" | "standardPipeline.groovy";
+  name: string;
+  render(): string;
+}
+
+export const generatedRegions: readonly GeneratedRegion[] = [
+  { file: "pipelineStage.groovy", name: "stages", render: renderStageTable },
+  { file: "standardPipeline.groovy", name: "stage ids", render: renderStageIds },
+  { file: "standardPipeline.groovy", name: "stages", render: renderStandardStages },
+];
+
+/** The text between a region's markers (without them), or undefined when the markers are missing. */
+export function regionOf(text: string, name: string): string | undefined {
+  const { begin, end } = markers(name);
+  const start = text.indexOf(begin);
+  const stop = text.indexOf(end);
+  if (start < 0 || stop < start) return undefined;
+  const from = text.indexOf("\n", start) + 1;
+  return text.slice(from, text.lastIndexOf("\n", stop) + 1);
+}
+
+/** The text with a region's body replaced (the markers keep their indentation). */
+export function replaceRegion(text: string, name: string, body: string): string {
+  const current = regionOf(text, name);
+  if (current === undefined) throw new Error(`no region "${name}" (${markers(name).begin})`);
+  const start = text.indexOf(markers(name).begin);
+  const from = text.indexOf("\n", start) + 1;
+  return text.slice(0, from) + body + text.slice(from + current.length);
+}
+
+function markers(name: string) {
+  return { begin: `// BEGIN GENERATED: ${name}`, end: `// END GENERATED: ${name}` };
+}
+
+const quote = (text: string) => `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+
+function groovyMap(entries: Record<string, string | undefined>): string {
+  const parts = Object.entries(entries)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}: ${value}`);
+  return parts.length === 0 ? "[:]" : `[${parts.join(", ")}]`;
+}
+
+function binding(c: CredentialBinding): string {
+  return c.type === "usernamePassword"
+    ? groovyMap({
+        type: quote(c.type),
+        id: quote(c.id),
+        usernameVariable: quote(c.usernameVariable),
+        passwordVariable: quote(c.passwordVariable),
+      })
+    : groovyMap({ type: quote(c.type), id: quote(c.id), variable: quote(c.variable) });
+}
+
+function stageEntry(stage: StageDefinition): string {
+  return groovyMap({
+    id: quote(stage.id),
+    title: quote(stage.title),
+    command: quote(libraryCommand(stage.command)),
+    credentials: `[${(stage.credentials ?? []).map(binding).join(", ")}]`,
+    input: stage.input
+      ? groovyMap({ message: quote(stage.input.message), ok: quote(stage.input.ok) })
+      : undefined,
+    junit: stage.junit && quote(stage.junit),
+    checkstyle: stage.checkstyle && quote(stage.checkstyle),
+  });
+}
+
+/** `pipelineStage`'s table: every stage of both pipelines, by pipeline, in order. */
+export function renderStageTable(): string {
+  const pipelines = (Object.keys(stageDefinitions) as PipelineName[]).map(
+    (name) =>
+      `  ${name}: [\n${stageDefinitions[name].map((s) => `    ${stageEntry(s)},\n`).join("")}  ],\n`,
+  );
+  return `@groovy.transform.Field\nfinal Map STAGES = [\n${pipelines.join("")}]\n`;
+}
+
+/** `standardPipeline`'s stage ids, for checking its `skip` parameter. */
+export function renderStageIds(): string {
+  const ids = stageDefinitions[STANDARD_PIPELINE].map((s) => quote(s.id)).join(", ");
+  return `@groovy.transform.Field\nfinal List STAGE_IDS = [${ids}]\n`;
+}
+
+function condition(c: StageCondition): string {
+  if ("branch" in c) return `branch ${quote(c.branch)}`;
+  if ("changeRequest" in c) return c.changeRequest ? "changeRequest()" : "not { changeRequest() }";
+  return `expression { ${c.expression} }`;
+}
+
+/**
+ * `standardPipeline`'s declarative stages: one per stage of the standard
+ * pipeline, in order, with its `when` plus the caller's `skip`, each running
+ * `pipelineStage` (the command, the credentials, the reports).
+ */
+export function renderStandardStages(): string {
+  const indent = (n: number, line: string) => `${" ".repeat(n)}${line}\n`;
+  let out = indent(4, "stages {");
+  for (const stage of stageDefinitions[STANDARD_PIPELINE]) {
+    out += indent(6, `stage(${quote(stage.title)}) {`);
+    out += indent(8, "when {");
+    for (const c of stage.when ?? []) out += indent(10, condition(c));
+    out += indent(10, `expression { !(${quote(stage.id)} in skip) }`);
+    out += indent(8, "}");
+    out += indent(8, "steps {");
+    out += indent(
+      10,
+      `pipelineStage(${quote(stage.id)}, pipeline: ${quote(STANDARD_PIPELINE)}, credentials: credentials)`,
+    );
+    out += indent(8, "}");
+    out += indent(8, "post {");
+    out += indent(10, "failure {");
+    out += indent(12, "script {");
+    out += indent(14, "env.FAILED_STAGE = env.STAGE_NAME");
+    out += indent(12, "}");
+    out += indent(10, "}");
+    out += indent(8, "}");
+    out += indent(6, "}");
+  }
+  out += indent(4, "}");
+  return out;
+}

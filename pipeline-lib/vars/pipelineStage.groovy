@@ -1,0 +1,101 @@
+// pipelineStage('deploy', env: 'test'): runs one stage of pipeline-lib's
+// pipelines, as pipeline-lib/src/stages/stage-definitions.ts defines it: its one
+// `pipeline` CLI call (`npx --no-install pipeline …`, installed by `npm ci`),
+// inside `withCredentials` with the stage's credentials (bound by id, never
+// passed as text), then its `input` and, whatever happens, its reports (`junit`,
+// Warnings NG's checkstyle). The logic stays in the CLI; the table below is
+// generated from the definitions and a test holds it to them. The Jenkinsfile's
+// own `when` decides whether the stage runs (`standardPipeline` takes the
+// definitions' `when` too).
+//
+//   pipelineStage('build')
+//   pipelineStage('deploy', env: 'test')                  // the stage 'deploy-test'
+//   pipelineStage('push', credentials: [registry: 'my-registry'])
+//   pipelineStage('verify', env: 'production', pipeline: 'prod')
+//
+// Parameters: the stage id (first; with `env`, `<id>-<env>`), `env`, `pipeline`
+// ('dev' or 'prod'; the first with that id when absent) and `credentials` (a map
+// from the README's credential ids to yours).
+def call(Map options = [:], String name) {
+  Map stage = findStage(options.env ? "${name}-${options.env}" : name, options.pipeline)
+  Map ids = options.credentials ?: [:]
+  List bindings = []
+  for (Map c in stage.credentials) {
+    bindings << credentialBinding(c, (ids[c.id] ?: c.id).toString())
+  }
+  try {
+    if (bindings) {
+      withCredentials(bindings) {
+        sh stage.command
+      }
+    } else {
+      sh stage.command
+    }
+    if (stage.input) {
+      input message: stage.input.message, ok: stage.input.ok
+    }
+  } finally {
+    if (stage.junit) {
+      junit allowEmptyResults: true, testResults: stage.junit
+    }
+    if (stage.checkstyle) {
+      recordIssues(tools: [checkStyle(pattern: stage.checkstyle)])
+    }
+  }
+}
+
+private Map findStage(String id, Object pipeline) {
+  List pipelines = pipeline ? [pipeline.toString()] : ['dev', 'prod']
+  List known = []
+  for (String p in pipelines) {
+    if (!STAGES.containsKey(p)) {
+      error("pipelineStage: no pipeline '${p}' (dev or prod)")
+    }
+    for (Map stage in STAGES[p]) {
+      if (stage.id == id) {
+        return stage
+      }
+      known << stage.id
+    }
+  }
+  error("pipelineStage: no stage '${id}' in ${pipelines.join(' or ')}; the stages: ${known.unique().join(', ')}")
+}
+
+private Object credentialBinding(Map c, String id) {
+  if (c.type == 'usernamePassword') {
+    return usernamePassword(credentialsId: id, usernameVariable: c.usernameVariable, passwordVariable: c.passwordVariable)
+  }
+  if (c.type == 'string') {
+    return string(credentialsId: id, variable: c.variable)
+  }
+  return file(credentialsId: id, variable: c.variable)
+}
+
+// Generated from the stage definitions: do not edit by hand.
+// BEGIN GENERATED: stages
+@groovy.transform.Field
+final Map STAGES = [
+  dev: [
+    [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
+    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
+    [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
+    [id: 'build', title: 'Build image', command: 'npx --no-install pipeline build', credentials: []],
+    [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
+    [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD']]],
+    [id: 'deploy-test', title: 'Deploy to test', command: 'npx --no-install pipeline deploy --env test', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']]],
+    [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']], junit: 'reports/verify.xml'],
+  ],
+  prod: [
+    [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
+    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
+    [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
+    [id: 'resolve', title: 'Resolve verified image', command: 'npx --no-install pipeline build --reuse', credentials: []],
+    [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
+    [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: []],
+    [id: 'approval', title: 'Approval', command: 'npx --no-install pipeline history --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']], input: [message: 'Deploy this image to production?', ok: 'Deploy']],
+    [id: 'promote', title: 'Promote', command: 'npx --no-install pipeline promote --digest "$(node -p \'require("./build.json").digest\')" --tag "release-$BUILD_NUMBER"', credentials: []],
+    [id: 'deploy-production', title: 'Deploy to production', command: 'npx --no-install pipeline deploy --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']]],
+    [id: 'verify-production', title: 'Verify production', command: 'npx --no-install pipeline verify --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']], junit: 'reports/verify.xml'],
+  ],
+]
+// END GENERATED: stages

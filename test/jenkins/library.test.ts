@@ -1,0 +1,215 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { expect } from "chai";
+import { checkGroovySyntax } from "../../pipeline-lib/src/lint/groovy-syntax.js";
+import { runPipelineBin } from "../../pipeline-lib/src/test-support/run-process.js";
+import {
+  leakedSecrets,
+  ROOT,
+  runHarness,
+  stageCommands,
+  statuses,
+  type Scenario,
+  type Trace,
+} from "./harness.js";
+
+const LIBRARY = "test/jenkins/fixtures/library.Jenkinsfile";
+const VARS = [
+  "pipeline-lib/vars/pipelineStage.groovy",
+  "pipeline-lib/vars/standardPipeline.groovy",
+];
+/** The line of pipelineStage.groovy that the broken copy gets a stray bracket on. */
+const BROKEN_LINE = "  List bindings = []";
+const breakStep = (text: string) => text.replace(BROKEN_LINE, `${BROKEN_LINE}]`);
+
+/** Small Jenkinsfiles that call standardPipeline with one set of parameters each. */
+const CALLS: Record<string, string> = {
+  "no app": "standardPipeline(skip: ['lint'])",
+  "unknown skip": "standardPipeline(app: 'a', skip: ['deploy'])",
+  "own ids":
+    "standardPipeline(app: 'a', imageRepository: 'registry.example.com/team/a', skip: ['lint', 'unit-tests'], " +
+    "credentials: [registry: 'r2', 'kubeconfig-test': 'k2', 'slack-webhook': 's2'])",
+  "no such library": "",
+};
+
+describe("the shared library's steps (pipeline-lib/vars) in the harness", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let broken: string;
+  let brokenLine: number;
+  let code: number;
+  const traces = new Map<string, Trace>();
+  const trace = (name: string) => traces.get(name)!;
+  const bindings = (t: Trace) =>
+    t.steps
+      .filter((s) => s.step === "withCredentials")
+      .map((s) => [s.stage, s.bindings!.map((b) => b.id)]);
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "jenkins-library-"));
+    // A copy of the library whose pipelineStage does not compile: a stray bracket.
+    broken = path.join(dir, "broken-vars");
+    await cp(path.join(ROOT, "pipeline-lib/vars"), broken, { recursive: true });
+    const text = await readFile(path.join(broken, "pipelineStage.groovy"), "utf8");
+    expect(text).to.include(BROKEN_LINE);
+    await writeFile(path.join(broken, "pipelineStage.groovy"), breakStep(text));
+    brokenLine = text.split("\n").indexOf(BROKEN_LINE) + 1;
+
+    const scenarios: Scenario[] = [
+      { name: "develop", jenkinsfile: LIBRARY, branch: "develop" },
+      { name: "master", jenkinsfile: LIBRARY, branch: "master" },
+      { name: "unknown stage", jenkinsfile: LIBRARY, branch: "develop", params: { STAGE: "nope" } },
+      {
+        name: "push fails",
+        jenkinsfile: LIBRARY,
+        branch: "develop",
+        fail: [{ step: "sh", matches: "pipeline push$" }],
+      },
+      {
+        name: "broken",
+        jenkinsfile: LIBRARY,
+        branch: "develop",
+        libraries: { "pipeline-lib": broken },
+      },
+    ];
+    for (const [name, call] of Object.entries(CALLS)) {
+      const file = path.join(dir, `${name.replaceAll(" ", "-")}.Jenkinsfile`);
+      const library = name === "no such library" ? "elsewhere" : "pipeline-lib";
+      await writeFile(file, `@Library('${library}') _\n${call}\n`);
+      scenarios.push({ name, jenkinsfile: file, branch: "develop" });
+    }
+    const run = await runHarness(scenarios);
+    code = run.code;
+    for (const t of run.traces) traces.set(t.name, t);
+  });
+
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("pipelineStage runs a stage's one CLI call, with its credentials by id (overridable) and its reports", () => {
+    const t = trace("develop");
+    expect(t.result).to.equal("SUCCESS");
+    expect(statuses(t)).to.deep.equal({
+      Build: "SUCCESS",
+      Push: "SUCCESS",
+      Deploy: "SUCCESS",
+      Approve: "skipped: when",
+    });
+    expect(stageCommands(t)).to.deep.equal([
+      "npx --no-install pipeline build",
+      "npx --no-install pipeline push",
+      "npx --no-install pipeline deploy --env test",
+    ]);
+    expect(bindings(t)).to.deep.equal([
+      ["Push", ["acme-registry"]],
+      ["Deploy", ["registry", "acme-kube"]],
+    ]);
+    expect(leakedSecrets(t)).to.deep.equal([]);
+  });
+
+  it("pipelineStage('approval', pipeline: 'prod'): the history, then the input, then its report-less end", () => {
+    const t = trace("master");
+    expect(t.result).to.equal("SUCCESS");
+    const order = t.steps
+      .filter((s) => s.stage === "Approve")
+      .map((s) => (s.step === "sh" ? s.script : s.step));
+    expect(order).to.deep.equal([
+      "withCredentials",
+      "npx --no-install pipeline history --env production",
+      "input",
+    ]);
+  });
+
+  it("an unknown stage fails the stage, naming the stages there are", () => {
+    const t = trace("unknown stage");
+    expect(t.result).to.equal("FAILURE");
+    expect(statuses(t)).to.include({ Build: "FAILURE", Push: "skipped: earlier failure" });
+    const error = t.steps.find((s) => s.step === "error");
+    expect(error?.message).to.match(
+      /^pipelineStage: no stage 'nope' in dev or prod; the stages: install, lint, /,
+    );
+  });
+
+  it("a failing CLI call fails the stage and the build", () => {
+    const t = trace("push fails");
+    expect(t.result).to.equal("FAILURE");
+    expect(statuses(t)).to.include({ Push: "FAILURE", Deploy: "skipped: earlier failure" });
+  });
+
+  it("standardPipeline refuses a missing app and an unknown skip before any stage runs", () => {
+    expect(trace("no app").result).to.equal("FAILURE");
+    expect(trace("no app").stages).to.deep.equal([]);
+    expect(trace("no app").steps.find((s) => s.step === "error")?.message).to.match(
+      /^standardPipeline: app is required/,
+    );
+    expect(trace("unknown skip").steps.find((s) => s.step === "error")?.message).to.equal(
+      "standardPipeline: skip names no stage 'deploy'; the stages: install, lint, unit-tests, build, integration-tests, push, deploy-test, verify-test",
+    );
+  });
+
+  it("standardPipeline takes your credential ids and image repository", () => {
+    const t = trace("own ids");
+    expect(t.result).to.equal("SUCCESS");
+    expect(t.env.IMAGE_REPOSITORY).to.equal("registry.example.com/team/a");
+    expect(bindings(t)).to.deep.equal([
+      ["Push", ["r2"]],
+      ["Deploy to test", ["r2", "k2"]],
+      ["Verify test", ["k2"]],
+      [null, ["s2"]],
+    ]);
+    expect(leakedSecrets(t)).to.deep.equal([]);
+  });
+
+  it("a vars/ step that does not compile rejects the Jenkinsfile, naming the step's file and line", () => {
+    expect(code).to.equal(3);
+    expect(trace("broken").rejected).to.match(
+      new RegExp(
+        `^${broken}/pipelineStage\\.groovy:${brokenLine}:\\d+: expecting '\\}', found '\\]'$`,
+      ),
+    );
+    expect(trace("no such library").rejected).to.equal(
+      "no library 'elsewhere' is configured (a scenario's libraries names its vars folder)",
+    );
+    const rejected = [...traces.values()].filter((t) => t.rejected).map((t) => t.name);
+    expect(rejected.sort()).to.deep.equal(["broken", "no such library"]);
+  });
+});
+
+describe("the Groovy 2.4 syntax check compiles the vars/ steps", function () {
+  this.timeout(60_000);
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "vars-syntax-"));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("every step in pipeline-lib/vars compiles", async () => {
+    expect(await checkGroovySyntax(VARS, { cwd: ROOT, env: process.env })).to.deep.equal([]);
+  });
+
+  it("a broken step fails `pipeline lint` (check-syntax.groovy) with its line", async () => {
+    const text = await readFile(path.join(ROOT, "pipeline-lib/vars/pipelineStage.groovy"), "utf8");
+    const line = text.split("\n").indexOf(BROKEN_LINE) + 1;
+    await writeFile(path.join(dir, "pipelineStage.groovy"), breakStep(text));
+    const findings = await checkGroovySyntax(["pipelineStage.groovy"], {
+      cwd: dir,
+      env: process.env,
+    });
+    expect(findings.map((f) => [f.file, f.line, f.rule])).to.deep.equal([
+      ["pipelineStage.groovy", line, "jenkinsfile/groovy-syntax"],
+    ]);
+
+    const lint = await runPipelineBin(["lint", "pipelineStage.groovy"], { cwd: dir });
+    expect(lint.code, lint.stderr).to.equal(1);
+    expect(lint.stdout + lint.stderr).to.match(
+      new RegExp(
+        `pipelineStage\\.groovy:${line}:\\d+ jenkinsfile/groovy-syntax Groovy 2\\.4\\.21: expecting '\\}', found '\\]'`,
+      ),
+    );
+  });
+});
