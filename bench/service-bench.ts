@@ -14,7 +14,8 @@
  * Prints a Markdown table of medians and the ratios ours/Flask and ours/bare.
  *
  *   npx tsx bench/service-bench.ts [--rounds 3] [--duration 10] [--connections 50]
- *       [--max-load 0.7] [--wait-load-minutes 15] [--service-entry service/dist/server.js]
+ *       [--max-load 0.7] [--wait-load-minutes 15] [--round-wait-minutes 3]
+ *       [--service-entry service/dist/server.js]
  *       [--log-file PATH | --log-file /dev/null] [--before-entry OTHER/server.js]
  *
  * Installs wrk, redis-server, gunicorn, python3-flask and python3-redis with
@@ -50,6 +51,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "3" },
     "max-load": { type: "string", default: "0.7" },
     "wait-load-minutes": { type: "string", default: "15" },
+    "round-wait-minutes": { type: "string", default: "3" },
     "service-entry": { type: "string" },
     "log-file": { type: "string" },
     "before-entry": { type: "string" },
@@ -63,6 +65,7 @@ const threads = Number(args.threads);
 const warmupS = Number(args.warmup);
 const maxLoad = Number(args["max-load"]);
 const waitLoadMs = Number(args["wait-load-minutes"]) * 60_000;
+const roundWaitMs = Number(args["round-wait-minutes"]) * 60_000;
 
 const say = (line: string) => process.stderr.write(`[service-bench] ${line}\n`);
 const load1 = () => loadavg()[0]!;
@@ -164,13 +167,13 @@ async function wrk(url: string, seconds: number): Promise<WrkResult> {
   return parseWrk(stdout);
 }
 
-async function waitForQuiet(): Promise<number> {
-  const deadline = Date.now() + waitLoadMs;
+async function waitForQuiet(waitMs: number): Promise<number> {
+  const deadline = Date.now() + waitMs;
   let announced = false;
   while (load1() >= maxLoad && Date.now() < deadline) {
     if (!announced)
       say(
-        `load average ${load1().toFixed(2)} ≥ ${maxLoad}; waiting (up to ${waitLoadMs / 60_000} min)`,
+        `load average ${load1().toFixed(2)} ≥ ${maxLoad}; waiting (up to ${waitMs / 60_000} min)`,
       );
     announced = true;
     await sleep(10_000);
@@ -361,7 +364,7 @@ async function main(): Promise<void> {
     for (const target of targets) count(target, await wrk(target.url, warmupS));
 
     const loads: number[] = [];
-    loads.push(await waitForQuiet());
+    loads.push(await waitForQuiet(waitLoadMs));
     const startedAt = new Date();
     const results = new Map<Target, WrkResult[]>(targets.map((t) => [t, []]));
     const visitKeys = { ours: "visit-counter:visits", before: "before:visits" } as const;
@@ -371,7 +374,7 @@ async function main(): Promise<void> {
     };
     const pageRequests = { ours: 0, before: 0 };
     for (let round = 0; round < rounds; round++) {
-      if (round > 0) loads.push(await waitForQuiet());
+      if (round > 0) loads.push(await waitForQuiet(roundWaitMs));
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
         const result = await wrk(target.url, durationS);
