@@ -36,6 +36,7 @@ docker history --no-trunc --format '{{.Size}}|{{.CreatedBy}}' "$tag" | head -n $
   while IFS='|' read -r size created; do
     created=${created#/bin/sh -c }
     created=${created#\#(nop) }
+    # shellcheck disable=SC2016 # the backquotes are Markdown, not a command
     printf '| `%s` | %s |\n' "$(printf '%s' "$created" | tr -s ' ' | cut -c1-90)" "$size"
   done
 echo
