@@ -1,14 +1,13 @@
 import { execFile } from "node:child_process";
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
+import { NODE_PATH as PATH, packPipelineLib } from "./second-app/packed-pipeline-lib.js";
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "..");
-/** On the PATH of every child, so that `npm` and `#!/usr/bin/env node` run this Node.js. */
-const PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`;
 
 interface PackageJson {
   name: string;
@@ -83,24 +82,8 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
 
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "pipeline-lib-package-"));
-    // Packed from a copy, so that prepack's clean build never touches the
-    // work tree's dist/ while someone uses it.
-    const copy = path.join(dir, "repo");
-    for (const entry of ["package.json", "tsconfig.json", "bin", "src"]) {
-      await cp(path.join(ROOT, "pipeline-lib", entry), path.join(copy, "pipeline-lib", entry), {
-        recursive: true,
-      });
-    }
-    await cp(path.join(ROOT, "tsconfig.json"), path.join(copy, "tsconfig.json"));
-    await symlink(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"), "dir");
-    const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", dir], {
-      cwd: path.join(copy, "pipeline-lib"),
-    });
-    const [pack] = JSON.parse(stdout.slice(stdout.indexOf("["))) as {
-      filename: string;
-      files: { path: string }[];
-    }[];
-    packed = pack!.files.map((f) => f.path);
+    const pack = await packPipelineLib(dir);
+    packed = pack.files;
 
     // A project of its own, far from this repository's node_modules.
     app = path.join(dir, "app");
@@ -109,7 +92,7 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
       path.join(app, "package.json"),
       JSON.stringify({ name: "pipeline-lib-install-check", private: true }),
     );
-    await run("npm", ["install", "--no-audit", "--no-fund", path.join(dir, pack!.filename)], {
+    await run("npm", ["install", "--no-audit", "--no-fund", pack.tarball], {
       cwd: app,
     });
     installed = path.join(app, "node_modules", "pipeline-lib");
@@ -119,10 +102,28 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("ships the CLI and its build, and no sources or tests", () => {
-    expect(packed).to.include.members(["package.json", "bin/pipeline.js", "dist/main.js"]);
-    expect(packed.filter((f) => !/^(package\.json$|bin\/|dist\/)/.test(f))).to.deep.equal([]);
+  it("ships the CLI, its build, the Groovy syntax check and the Jenkins steps (vars/), and no sources or tests", () => {
+    expect(packed).to.include.members([
+      "package.json",
+      "bin/pipeline.js",
+      "dist/main.js",
+      "groovy/check-syntax.groovy",
+      "vars/pipelineStage.groovy",
+      "vars/pipelineStage.txt",
+      "vars/standardPipeline.groovy",
+    ]);
+    expect(
+      packed.filter((f) => !/^(package\.json$|bin\/|dist\/|groovy\/|vars\/)/.test(f)),
+    ).to.deep.equal([]);
     expect(packed.filter((f) => /\.test\.|test-support|tsbuildinfo/.test(f))).to.deep.equal([]);
+  });
+
+  it("installs the Jenkins steps (vars/) as they are in the repository", async () => {
+    for (const step of ["pipelineStage.groovy", "pipelineStage.txt", "standardPipeline.groovy"]) {
+      expect(await readFile(path.join(installed, "vars", step), "utf8"), step).to.equal(
+        await readFile(path.join(ROOT, "pipeline-lib", "vars", step), "utf8"),
+      );
+    }
   });
 
   it("`pipeline --help` runs from node_modules/.bin and lists the commands", async () => {

@@ -19,6 +19,29 @@ import {
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 
+/**
+ * The cluster to deploy to, its kubeconfig written into `work` (for KUBECONFIG),
+ * and a real registry on loopback that the cluster is told to trust and pull
+ * from. Dispose of the registry when done.
+ */
+export async function clusterWithRegistry(work: string): Promise<{
+  cluster: Cluster;
+  kubeconfigFile: string;
+  registry: StartedRegistryServer;
+}> {
+  const cluster = await acquireCluster();
+  const kubeconfigFile = path.join(work, "kubeconfig");
+  await writeFile(kubeconfigFile, cluster.kubeConfig.exportConfig(), { mode: 0o600 });
+  const registry = await startRegistryServer();
+  try {
+    await cluster.trustRegistry(registry.host);
+  } catch (error) {
+    await registry[Symbol.asyncDispose]();
+    throw error;
+  }
+  return { cluster, kubeconfigFile, registry };
+}
+
 /** An image in the test registry, by digest, and the commit it reports on /version. */
 export interface PushedImage {
   ref: string;
@@ -55,13 +78,14 @@ export class DeployFixture implements AsyncDisposable {
   ) {}
 
   static async create(progress: (line: string) => void = () => undefined): Promise<DeployFixture> {
-    const cluster = await acquireCluster();
     const work = await mkdtemp(path.join(os.tmpdir(), "pipeline-deploy-"));
-    const kubeconfigFile = path.join(work, "kubeconfig");
-    await writeFile(kubeconfigFile, cluster.kubeConfig.exportConfig(), { mode: 0o600 });
-    const registry = await startRegistryServer();
+    const { cluster, kubeconfigFile, registry } = await clusterWithRegistry(work).catch(
+      async (error: unknown) => {
+        await rm(work, { recursive: true, force: true });
+        throw error;
+      },
+    );
     try {
-      await cluster.trustRegistry(registry.host);
       const repo = await snapshotRepository(work);
       const env: NodeJS.ProcessEnv = {
         ...process.env,
