@@ -111,6 +111,7 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
       "vars/pipelineStage.groovy",
       "vars/pipelineStage.txt",
       "vars/standardPipeline.groovy",
+      "vars/standardPipeline.txt",
     ]);
     expect(
       packed.filter((f) => !/^(package\.json$|bin\/|dist\/|groovy\/|vars\/)/.test(f)),
@@ -119,7 +120,12 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
   });
 
   it("installs the Jenkins steps (vars/) as they are in the repository", async () => {
-    for (const step of ["pipelineStage.groovy", "pipelineStage.txt", "standardPipeline.groovy"]) {
+    for (const step of [
+      "pipelineStage.groovy",
+      "pipelineStage.txt",
+      "standardPipeline.groovy",
+      "standardPipeline.txt",
+    ]) {
       expect(await readFile(path.join(installed, "vars", step), "utf8"), step).to.equal(
         await readFile(path.join(ROOT, "pipeline-lib", "vars", step), "utf8"),
       );
