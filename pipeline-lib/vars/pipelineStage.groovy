@@ -77,7 +77,7 @@ private Object credentialBinding(Map c, String id) {
 final Map STAGES = [
   dev: [
     [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
-    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
+    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx --no-install prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
     [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
     [id: 'build', title: 'Build image', command: 'npx --no-install pipeline build', credentials: []],
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
@@ -87,7 +87,7 @@ final Map STAGES = [
   ],
   prod: [
     [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
-    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
+    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx --no-install prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
     [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
     [id: 'resolve', title: 'Resolve verified image', command: 'npx --no-install pipeline build --reuse', credentials: []],
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],

@@ -34,7 +34,12 @@ const prod = (name: string, rest: Partial<Scenario> = {}): Scenario => ({
 
 const notified = (trace: Trace) =>
   commands(trace)
-    .map((c) => /^npx pipeline notify --status (\w+)(?: --env production)?$/.exec(c ?? "")?.[1])
+    .map(
+      (c) =>
+        /^npx --no-install pipeline notify --status (\w+)(?: --env production)?$/.exec(
+          c ?? "",
+        )?.[1],
+    )
     .filter(Boolean);
 const titles = (pipeline: PipelineName) => stageDefinitions[pipeline].map((s) => s.title);
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -71,7 +76,7 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     expect(oneLiner).to.not.equal(devText);
     // A leak: the password interpolated by Groovy into the command line.
     const leaky = devText.replace(
-      "sh 'npx pipeline push'",
+      "sh 'npx --no-install pipeline push'",
       'sh "echo ${env.REGISTRY_PASSWORD} | docker login -u $REGISTRY_USERNAME --password-stdin 127.0.0.1:5000"',
     );
     expect(leaky).to.not.equal(devText);
@@ -86,14 +91,16 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
         changeRequest: { id: "7", target: "develop", branch: "feature/login" },
       }),
       dev("feature branch", { branch: "feature/login" }),
-      dev("integration tests fail", { fail: [{ step: "sh", matches: "^npx pipeline test" }] }),
+      dev("integration tests fail", {
+        fail: [{ step: "sh", matches: "^npx --no-install pipeline test" }],
+      }),
       dev("after a failed build", { previousResult: "FAILURE" }),
       dev("after a good build", { previousResult: "SUCCESS" }),
       prod("master"),
       prod("master, approval off", { params: { REQUIRE_APPROVAL: false } }),
       prod("master, approval aborted", { input: "abort" }),
       prod("master, production deploy fails", {
-        fail: [{ step: "sh", matches: "^npx pipeline deploy --env production" }],
+        fail: [{ step: "sh", matches: "^npx --no-install pipeline deploy --env production" }],
       }),
       prod("prod file on another branch", { branch: "develop" }),
       ...eachStageFails("dev"),
@@ -213,7 +220,7 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
       "Deploy to test": "skipped: earlier failure",
       "Verify test": "skipped: earlier failure",
     });
-    expect(commands(t)).to.not.include("npx pipeline push");
+    expect(commands(t)).to.not.include("npx --no-install pipeline push");
     expect(
       t.steps.find((s) => s.stage === "Integration tests" && s.step === "junit")?.phase,
     ).to.equal("post.always");
@@ -276,7 +283,7 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     expect(statuses(t)).to.include({ Approval: "skipped: when", Promote: "SUCCESS" });
     expect(t.steps.some((s) => s.step === "input")).to.equal(false);
     expect(stageCommands(t)).to.deep.equal(
-      commandsOf("prod").filter((c) => c !== "npx pipeline history --env production"),
+      commandsOf("prod").filter((c) => c !== "npx --no-install pipeline history --env production"),
     );
   });
 

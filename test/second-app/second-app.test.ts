@@ -4,7 +4,7 @@ import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { libraryCommand, STANDARD_PIPELINE } from "../../pipeline-lib/src/stages/library-vars.js";
+import { STANDARD_PIPELINE } from "../../pipeline-lib/src/stages/library-vars.js";
 import { stageDefinitions } from "../../pipeline-lib/src/stages/stage-definitions.js";
 import { runProcess, type ProcessRun } from "../../pipeline-lib/src/test-support/run-process.js";
 import type { StartedRegistryServer } from "../../pipeline-lib/src/test-support/registry-server.js";
@@ -27,8 +27,7 @@ const JENKINSFILE = "test/second-app/fixture/Jenkinsfile";
 const SKIPPED = ["lint", "unit-tests"];
 
 const standard = stageDefinitions[STANDARD_PIPELINE];
-const ran = (ids: string[]) =>
-  standard.filter((s) => ids.includes(s.id)).map((s) => libraryCommand(s.command));
+const ran = (ids: string[]) => standard.filter((s) => ids.includes(s.id)).map((s) => s.command);
 const buildIds = ["install", "build", "integration-tests", "push"];
 
 /** The Jenkinsfile's scenarios: develop deploys and verifies; a pull request and master do not. */

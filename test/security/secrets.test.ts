@@ -77,7 +77,7 @@ interface Run extends ProcessRun {
 function stageArgs(id: string): string[] {
   const stage = stageDefinitions.dev.find((s) => s.id === id);
   if (!stage) throw new Error(`the dev pipeline has no stage ${id}`);
-  const call = /npx pipeline ([^&|;]+)/.exec(stage.command);
+  const call = /npx --no-install pipeline ([^&|;]+)/.exec(stage.command);
   if (!call) throw new Error(`stage ${id} runs no pipeline command: ${stage.command}`);
   const args = call[1]!.trim().split(/\s+/);
   if (args.some((a) => /["'$`]/.test(a))) {

@@ -114,7 +114,7 @@ describe("pipeline run", () => {
     ]);
     expect(runs.every((r) => r.status === "not run")).to.equal(true);
     expect(ctx.reporter.results[0]?.summary).to.include(
-      "4. Resolve verified image: npx pipeline build --reuse",
+      "4. Resolve verified image: npx --no-install pipeline build --reuse",
     );
     expect(await ran()).to.deep.equal([]);
   });

@@ -1,13 +1,7 @@
 import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import {
-  generatedRegions,
-  libraryCommand,
-  regionOf,
-  renderStandardStages,
-  replaceRegion,
-} from "./library-vars.js";
+import { generatedRegions, regionOf, renderStandardStages, replaceRegion } from "./library-vars.js";
 import { readJenkinsStages } from "./jenkinsfile.js";
 import { stageDefinitions } from "./stage-definitions.js";
 import { VARS_DIR } from "./write-library-vars.js";
@@ -29,18 +23,6 @@ describe("the shared library's steps (pipeline-lib/vars) and the stage definitio
         ...(definition.when ?? []),
         { expression: `!('${definition.id}' in skip)` },
       ]);
-    }
-  });
-
-  it("a stage's command runs the installed CLI only (npx --no-install pipeline)", () => {
-    expect(libraryCommand("npx pipeline deploy --env test")).to.equal(
-      "npx --no-install pipeline deploy --env test",
-    );
-    expect(
-      libraryCommand("bash x.sh && npx pipeline lint --output a && npx prettier --check ."),
-    ).to.equal("bash x.sh && npx --no-install pipeline lint --output a && npx prettier --check .");
-    for (const stage of [...stageDefinitions.dev, ...stageDefinitions.prod]) {
-      expect(libraryCommand(stage.command), stage.id).to.not.match(/npx pipeline /);
     }
   });
 

@@ -15,15 +15,6 @@ import {
 /** The pipeline `standardPipeline` runs: every branch builds, tests and pushes; develop deploys. */
 export const STANDARD_PIPELINE: PipelineName = "dev";
 
-/**
- * A stage's command as a library step runs it: `npx --no-install pipeline …`,
- * so that a missing install fails instead of npx fetching some other package
- * named `pipeline` from the registry.
- */
-export function libraryCommand(command: string): string {
-  return command.replaceAll(/\bnpx pipeline /g, "npx --no-install pipeline ");
-}
-
 /** A generated region: the lines between `// BEGIN GENERATED: <name>` and `// END GENERATED: <name>`. */
 export interface GeneratedRegion {
   file: "pipelineStage.groovy" | "standardPipeline.groovy";
@@ -84,7 +75,7 @@ function stageEntry(stage: StageDefinition): string {
   return groovyMap({
     id: quote(stage.id),
     title: quote(stage.title),
-    command: quote(libraryCommand(stage.command)),
+    command: quote(stage.command),
     credentials: `[${(stage.credentials ?? []).map(binding).join(", ")}]`,
     input: stage.input
       ? groovyMap({ message: quote(stage.input.message), ok: quote(stage.input.ok) })

@@ -13,6 +13,22 @@ const JENKINSFILES: Record<PipelineName, string> = {
 };
 
 describe("stage definitions", () => {
+  it("run only what Install installed: every npx is --no-install, never a fetch of some package by that name", async () => {
+    const texts = [
+      ...[...stageDefinitions.dev, ...stageDefinitions.prod].map((s) => s.command),
+      ...(
+        await Promise.all(
+          Object.values(JENKINSFILES).map((file) => readFile(path.join(ROOT, file), "utf8")),
+        )
+      ).map((text) => text.replaceAll(/^\s*\/\/.*$/gm, "")),
+    ];
+    for (const text of texts) {
+      for (const call of text.matchAll(/\bnpx\s+(\S+)/g)) {
+        expect(call[1], text.slice(0, 120)).to.equal("--no-install");
+      }
+    }
+  });
+
   for (const name of Object.keys(JENKINSFILES) as PipelineName[]) {
     it(`${JENKINSFILES[name]} runs exactly the ${name} stages, one CLI call each, in order, with their when, credentials, approval and reports`, async () => {
       const text = await readFile(path.join(ROOT, JENKINSFILES[name]), "utf8");

@@ -74,8 +74,8 @@ const lint: StageDefinition = {
   title: "Lint",
   command:
     "bash infra/groovy/ensure-groovy.sh && " +
-    "npx pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && " +
-    "npx prettier --check .",
+    "npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && " +
+    "npx --no-install prettier --check .",
   checkstyle: "reports/lint.xml",
 };
 const unitTests: StageDefinition = {
@@ -87,7 +87,7 @@ const unitTests: StageDefinition = {
 const integrationTests: StageDefinition = {
   id: "integration-tests",
   title: "Integration tests",
-  command: "npx pipeline test --junit reports/contract-tests.xml",
+  command: "npx --no-install pipeline test --junit reports/contract-tests.xml",
   junit: "reports/contract-tests.xml",
 };
 
@@ -101,13 +101,18 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
     install,
     lint,
     unitTests,
-    { id: "build", title: "Build image", command: "npx pipeline build" },
+    { id: "build", title: "Build image", command: "npx --no-install pipeline build" },
     integrationTests,
-    { id: "push", title: "Push", command: "npx pipeline push", credentials: [registry] },
+    {
+      id: "push",
+      title: "Push",
+      command: "npx --no-install pipeline push",
+      credentials: [registry],
+    },
     {
       id: "deploy-test",
       title: "Deploy to test",
-      command: "npx pipeline deploy --env test",
+      command: "npx --no-install pipeline deploy --env test",
       when: onDevelop,
       // The test cluster pulls with an imagePullSecret made from the registry credentials.
       credentials: [registry, kubeconfig("test")],
@@ -115,7 +120,7 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
     {
       id: "verify-test",
       title: "Verify test",
-      command: "npx pipeline verify --env test",
+      command: "npx --no-install pipeline verify --env test",
       when: onDevelop,
       credentials: [kubeconfig("test")],
       junit: "reports/verify.xml",
@@ -133,16 +138,16 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
     {
       id: "resolve",
       title: "Resolve verified image",
-      command: "npx pipeline build --reuse",
+      command: "npx --no-install pipeline build --reuse",
       when: onMaster,
     },
     { ...integrationTests, when: onMaster },
-    { id: "push", title: "Push", command: "npx pipeline push", when: onMaster },
+    { id: "push", title: "Push", command: "npx --no-install pipeline push", when: onMaster },
     // What production runs now, then a person says yes (REQUIRE_APPROVAL, on by default).
     {
       id: "approval",
       title: "Approval",
-      command: "npx pipeline history --env production",
+      command: "npx --no-install pipeline history --env production",
       when: [...onMaster, { expression: "params.REQUIRE_APPROVAL" }],
       credentials: [kubeconfig("production")],
       input: { message: "Deploy this image to production?", ok: "Deploy" },
@@ -151,20 +156,20 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       id: "promote",
       title: "Promote",
       command:
-        'npx pipeline promote --digest "$(node -p \'require("./build.json").digest\')" --tag "release-$BUILD_NUMBER"',
+        'npx --no-install pipeline promote --digest "$(node -p \'require("./build.json").digest\')" --tag "release-$BUILD_NUMBER"',
       when: onMaster,
     },
     {
       id: "deploy-production",
       title: "Deploy to production",
-      command: "npx pipeline deploy --env production",
+      command: "npx --no-install pipeline deploy --env production",
       when: onMaster,
       credentials: [kubeconfig("production")],
     },
     {
       id: "verify-production",
       title: "Verify production",
-      command: "npx pipeline verify --env production",
+      command: "npx --no-install pipeline verify --env production",
       when: onMaster,
       credentials: [kubeconfig("production")],
       junit: "reports/verify.xml",
