@@ -19,7 +19,7 @@ if [[ ! -s $jar ]]; then
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
   log "fetching org.codehaus.groovy:groovy-all:$version from Maven Central"
-  mvn -q -B "-Dmaven.repo.local=$repo" dependency:get "-Dartifact=org.codehaus.groovy:groovy-all:$version" >&2 ||
+  mvn -q -B -Dstyle.color=never "-Dmaven.repo.local=$repo" dependency:get "-Dartifact=org.codehaus.groovy:groovy-all:$version" >&2 ||
     die "could not fetch groovy-all $version with Maven"
   [[ -s $jar ]] || die "Maven finished but $jar is missing"
 fi

@@ -58,6 +58,14 @@ build_debian() {
     "$rootfs_tar" "$LOCAL_DEBIAN_IMAGE" >/dev/null
 }
 
+# docker_build ARGS...: a quiet `docker build`; its whole output (the failing
+# step's lines) only when it fails. The legacy builder's deprecation notice on
+# every build is noise here.
+docker_build() {
+  local out
+  out=$(docker build -q "$@" 2>&1) || { printf '%s\n' "$out" >&2; die "docker build $* failed"; }
+}
+
 build_node() {
   have_image "$LOCAL_NODE_IMAGE" && return 0
   build_debian
@@ -69,7 +77,7 @@ build_node() {
   mv "$ctx"/npm-*.tgz "$ctx/npm.tgz"
   cp "$here/node/Dockerfile" "$ctx/Dockerfile"
   log "building $LOCAL_NODE_IMAGE"
-  docker build -q --build-arg "BASE_IMAGE=$LOCAL_DEBIAN_IMAGE" -t "$LOCAL_NODE_IMAGE" "$ctx" >/dev/null
+  docker_build --build-arg "BASE_IMAGE=$LOCAL_DEBIAN_IMAGE" -t "$LOCAL_NODE_IMAGE" "$ctx"
   rm -rf "$ctx"
 }
 
@@ -77,7 +85,7 @@ build_redis() {
   have_image "$LOCAL_REDIS_IMAGE" && return 0
   build_debian
   log "building $LOCAL_REDIS_IMAGE"
-  docker build -q --build-arg "BASE_IMAGE=$LOCAL_DEBIAN_IMAGE" -t "$LOCAL_REDIS_IMAGE" "$here/redis" >/dev/null
+  docker_build --build-arg "BASE_IMAGE=$LOCAL_DEBIAN_IMAGE" -t "$LOCAL_REDIS_IMAGE" "$here/redis"
 }
 
 # choose ROLE CALLER_VALUE OFFICIAL BUILD_FN LOCAL: prints the image to use.

@@ -172,10 +172,14 @@ go_build() {
   local t0=$SECONDS
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") \
     >"$buildlog" 2>&1 &
-  local pid=$!
+  local pid=$! next=60
   while kill -0 "$pid" 2>/dev/null; do
     sleep 5
-    if (((SECONDS - t0) % 60 < 5)); then log "still building $name ($((SECONDS - t0))s)"; fi
+    # Once a minute; a loop slower than 5 s must not skip a line.
+    if ((SECONDS - t0 >= next)); then
+      log "still building $name ($((SECONDS - t0))s)"
+      next=$((next + 60))
+    fi
   done
   if ! wait "$pid"; then
     tail -n 30 "$buildlog" >&2
