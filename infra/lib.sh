@@ -3,7 +3,8 @@
 # Long operations print the elapsed time and what they are waiting on.
 
 PIPELINE_CACHE="${PIPELINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-lib}"
-_infra_start=$(date +%s)
+# Sourced twice in one shell (a script and a helper it sources), the clock keeps its start.
+_infra_start=${_infra_start:-$(date +%s)}
 
 log() { printf '[%s +%ss] %s\n' "${LOG_PREFIX:-infra}" "$(($(date +%s) - _infra_start))" "$*" >&2; }
 die() { log "error: $*"; exit "${2:-1}"; }
