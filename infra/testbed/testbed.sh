@@ -79,7 +79,10 @@ CONTAINERD_SOCK=$RUNDIR/containerd.sock
 CERTS_D=$STATE/containerd-hosts
 KUBECONFIG_ADMIN=$STATE/admin.kubeconfig
 VOLUMES=$STATE/volumes
-PV_COUNT=6
+# One test run deploys Redis (a PersistentVolumeClaim each) into a dozen
+# namespaces, and only `up`, once per run, returns Released volumes to the
+# pool: enough for that, and for `npm start`'s test namespace besides.
+PV_COUNT=24
 
 BIN=$PIPELINE_CACHE/testbed/k8s-$K8S_VERSION/bin
 ETCD_BIN=$PIPELINE_CACHE/testbed/etcd-$ETCD_VERSION/bin
