@@ -10,6 +10,7 @@ import {
   deleteNamespace,
   deploymentManifest,
   kubeTestCluster,
+  testImageRef,
   type DeploymentShape,
 } from "./kube-test-support.js";
 
@@ -87,7 +88,29 @@ describe("kube waitForRollout: kubectl rollout status semantics, failing fast @s
     expect(failure.message).to.contain("  | fatal: DATABASE_URL is not set");
   });
 
-  it("gives up after the timeout on a pod that never becomes ready, naming it with its logs and probe failure", async function () {
+  it("gives up after the timeout on a pod that never becomes ready, naming it with its logs, probe failure and the namespace's other unready pods", async function () {
+    // What an app that never gets ready is often waiting on: a store whose
+    // volume cannot be bound, so its pod is never scheduled.
+    const claim: k8s.V1PersistentVolumeClaim = {
+      apiVersion: "v1",
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "stuck-data", namespace },
+      spec: {
+        storageClassName: "no-such-class",
+        accessModes: ["ReadWriteOnce"],
+        resources: { requests: { storage: "1Gi" } },
+      },
+    };
+    const store: k8s.V1Pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "stuck-store", namespace },
+      spec: {
+        containers: [{ name: "store", image: testImageRef() }],
+        volumes: [{ name: "data", persistentVolumeClaim: { claimName: "stuck-data" } }],
+      },
+    };
+    await applyObjects(kubeConfig, [claim, store]);
     await deploy({ name: "unready", mode: "unready" });
     const reporter = new MemoryReporter();
     const error = await rejection(
@@ -104,6 +127,10 @@ describe("kube waitForRollout: kubectl rollout status semantics, failing fast @s
     expect(failure.message).to.match(
       /Readiness probe failed: HTTP probe failed with statuscode: 503/,
     );
+    expect(failure.message).to.match(
+      /\nother pods in the namespace that are not ready \(what it may be waiting on\):\n(?: {2}- .*\n)* {2}- stuck-store: Pending, not scheduled: .*unbound immediate PersistentVolumeClaims/,
+    );
+    expect(failure.message, "its own pods are not listed again").not.to.match(/ {2}- unready-/);
     expect(reporter.lines.join("\n")).to.match(/waiting for pod unready-\S+ to become ready/);
   });
 

@@ -69,11 +69,21 @@ export class RolloutFailure extends StageError {
     logTail?: readonly string[];
     logSource?: string;
     event?: string;
+    /**
+     * Other pods of the namespace that are not ready, each described in one
+     * line: what an app that never gets ready is often waiting on (its Redis
+     * Pending for want of a volume, say).
+     */
+    othersNotReady?: readonly string[];
     status: RolloutStatus;
   }) {
     const logTail = init.logTail ?? [];
     const lines = [`Deployment ${init.deployment} ${init.summary}`];
     if (init.event) lines.push(`last warning event of pod ${init.pod}: ${init.event}`);
+    if (init.othersNotReady?.length) {
+      lines.push("other pods in the namespace that are not ready (what it may be waiting on):");
+      lines.push(...init.othersNotReady.map((line) => `  - ${line}`));
+    }
     if (logTail.length > 0) {
       lines.push(`last ${logTail.length} log lines of ${init.logSource}:`);
       lines.push(...logTail.map((line) => `  | ${line}`));
@@ -233,8 +243,27 @@ export async function waitForRollout(
       logTail: logTail?.lines,
       logSource: logTail?.source,
       event: pod && !status.failure ? await lastWarning(pod) : undefined,
+      othersNotReady: status.failure ? undefined : await othersNotReady(),
       status,
     });
+  }
+
+  /** The namespace's other pods that are not ready, and why, one line each. */
+  async function othersNotReady(): Promise<string[] | undefined> {
+    try {
+      const pods = await core.listNamespacedPod({ namespace }, requestOptions());
+      return pods.items
+        .filter((p) => !ownedByThisDeployment(p) && p.status?.phase !== "Succeeded" && !isReady(p))
+        .map((p) => `${p.metadata?.name}: ${whyNotReady(p)}`);
+    } catch {
+      return undefined;
+    }
+  }
+
+  function ownedByThisDeployment(pod: k8s.V1Pod): boolean {
+    return (pod.metadata?.ownerReferences ?? []).some(
+      (o) => o.kind === "ReplicaSet" && o.name.startsWith(`${name}-`),
+    );
   }
 
   async function readLogTail(
@@ -286,6 +315,23 @@ export async function waitForRollout(
       return undefined;
     }
   }
+}
+
+function isReady(pod: k8s.V1Pod): boolean {
+  return (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+}
+
+/** Pending and why it is not scheduled, a container's waiting reason, or "running, not ready". */
+function whyNotReady(pod: k8s.V1Pod): string {
+  const phase = pod.status?.phase ?? "Unknown";
+  const unscheduled = (pod.status?.conditions ?? []).find(
+    (c) => c.type === "PodScheduled" && c.status === "False",
+  );
+  if (unscheduled) return `${phase}, not scheduled: ${unscheduled.message ?? unscheduled.reason}`;
+  const waiting = (pod.status?.containerStatuses ?? []).find((c) => c.state?.waiting)?.state
+    ?.waiting;
+  if (waiting) return `${phase}, ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ""}`;
+  return phase === "Running" ? "running, not ready" : phase;
 }
 
 function tailOf(text: string): string[] {
