@@ -7,6 +7,7 @@ import { requestOptions } from "./kube-json-client.js";
 import { labelSelector } from "./label-selector.js";
 import {
   evaluateRollout,
+  isPodReady,
   newReplicaSet,
   POD_TEMPLATE_HASH_LABEL,
   type RolloutStatus,
@@ -253,7 +254,9 @@ export async function waitForRollout(
     try {
       const pods = await core.listNamespacedPod({ namespace }, requestOptions());
       return pods.items
-        .filter((p) => !ownedByThisDeployment(p) && p.status?.phase !== "Succeeded" && !isReady(p))
+        .filter(
+          (p) => !ownedByThisDeployment(p) && p.status?.phase !== "Succeeded" && !isPodReady(p),
+        )
         .map((p) => `${p.metadata?.name}: ${whyNotReady(p)}`);
     } catch {
       return undefined;
@@ -315,10 +318,6 @@ export async function waitForRollout(
       return undefined;
     }
   }
-}
-
-function isReady(pod: k8s.V1Pod): boolean {
-  return (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
 }
 
 /** Pending and why it is not scheduled, a container's waiting reason, or "running, not ready". */
