@@ -5,7 +5,12 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeployFixture, ROOT, type Run } from "../support/deploy-fixture.js";
-import { renderAccess, tokenKubeconfig, type AccessObject } from "../support/deployer-access.js";
+import {
+  mintDeployerToken,
+  renderAccess,
+  tokenKubeconfig,
+  type AccessObject,
+} from "../support/deployer-access.js";
 import {
   ensurePodSecurity,
   readNamespaceLabels,
@@ -74,14 +79,8 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     admin = fixture.cluster.kubeConfig;
     access = await renderAccess(ROOT, names, suffix);
     await applyObjects(admin, access);
-    const response = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
-      name: "pipeline-deployer",
-      namespace: names["pipeline-system"],
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
+    const token = await mintDeployerToken(admin, names["pipeline-system"]);
     deployerFile = path.join(fixture.work, "deployer.kubeconfig");
-    const token = response.status?.token;
-    if (!token) throw new Error("the TokenRequest returned no token");
     await writeFile(deployerFile, tokenKubeconfig(admin, token), { mode: 0o600 });
     deployer = new k8s.KubeConfig();
     deployer.loadFromFile(deployerFile);

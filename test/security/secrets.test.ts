@@ -30,7 +30,7 @@ import {
   LeakScanner,
   type MarkedSecret,
 } from "../support/leak-scan.js";
-import { renderAccess, tokenKubeconfig } from "../support/deployer-access.js";
+import { mintDeployerToken, renderAccess, tokenKubeconfig } from "../support/deployer-access.js";
 import { snapshotRepository } from "../support/snapshot-repository.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -158,13 +158,7 @@ describe("no secret leaks from the dev pipeline's build, test, push, deploy, ver
 
     access = await renderAccess(ROOT, names, suffix);
     await applyObjects(admin, access);
-    const response = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
-      name: "pipeline-deployer",
-      namespace: names["pipeline-system"],
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    token = response.status?.token ?? "";
-    if (!token) throw new Error("the TokenRequest returned no token");
+    token = await mintDeployerToken(admin, names["pipeline-system"]);
     deployerFile = path.join(work, "deployer.kubeconfig");
     await writeFile(deployerFile, tokenKubeconfig(admin, token), { mode: 0o600 });
 

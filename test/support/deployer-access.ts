@@ -1,4 +1,4 @@
-import type * as k8s from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { parseAllDocuments } from "yaml";
@@ -32,6 +32,18 @@ export async function renderAccess(
     }
     return object;
   });
+}
+
+/** A token (TokenRequest, one hour) for the ServiceAccount `pipeline-deployer` in `namespace`. */
+export async function mintDeployerToken(admin: k8s.KubeConfig, namespace: string): Promise<string> {
+  const response = await admin.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccountToken({
+    name: "pipeline-deployer",
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const token = response.status?.token;
+  if (!token) throw new Error("the TokenRequest returned no token");
+  return token;
 }
 
 /** A kubeconfig holding nothing but the API server, its CA and a bearer token. */
