@@ -38,10 +38,9 @@ run warm npm start
 source "$ROOT/infra/node/ensure-node.sh"
 # shellcheck source-path=SCRIPTDIR source=../infra/prerequisites.sh
 source "$ROOT/infra/prerequisites.sh" 2>/dev/null
-export IMAGE_REPOSITORY=127.0.0.1:5000/visit-counter REGISTRY_USERNAME=pipeline
-REGISTRY_PASSWORD=$(cat "$PIPELINE_CACHE/registry/password")
+eval "$(bash "$ROOT/infra/registry/local-registry.sh" env)"
 KUBECONFIG=$(bash "$ROOT/infra/testbed/testbed.sh" kubeconfig)
-export REGISTRY_PASSWORD KUBECONFIG
+export KUBECONFIG
 run unchanged npx --no-install pipeline run dev --from build
 
 # The stage summary `pipeline run` prints: "  <title>   <seconds>s".

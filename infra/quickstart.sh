@@ -44,15 +44,19 @@ step() {
   prepared+=("$(printf '  %-24s %ss' "$title" "$((SECONDS - started))")")
 }
 
-# The pipeline's own Install stage runs `npm ci`; on a fresh clone the CLI must
-# be installed before it can run that stage, so it is done here and skipped there.
+# The pipeline's own Install stage runs `npm ci`; when the CLI had to be
+# installed first (a fresh clone, a changed lockfile), that was it, and the
+# pipeline starts after it. npm rewrites node_modules/.package-lock.json on
+# every install.
 installed_here=false
 node_and_packages() {
   # shellcheck source-path=SCRIPTDIR source=node/ensure-node.sh
   source "$here/node/ensure-node.sh"
   log "node $(node --version), npm $(npm --version)"
-  [[ -f node_modules/.package-lock.json ]] || installed_here=true
+  local stamp=node_modules/.package-lock.json before
+  before=$(stat -c %Y "$stamp" 2>/dev/null || true)
   bash "$here/node/ensure-dependencies.sh"
+  [[ $(stat -c %Y "$stamp" 2>/dev/null || true) == "$before" ]] || installed_here=true
 }
 
 machine_tools() {
@@ -66,10 +70,7 @@ local_registry() {
     return 0
   fi
   bash "$registry" up >/dev/null
-  export IMAGE_REPOSITORY=127.0.0.1:${LOCAL_REGISTRY_PORT:-5000}/visit-counter
-  export REGISTRY_USERNAME=${LOCAL_REGISTRY_USER:-pipeline}
-  REGISTRY_PASSWORD=$(cat "$PIPELINE_CACHE/registry/password")
-  export REGISTRY_PASSWORD
+  eval "$(bash "$registry" env)"
 }
 
 # The current kube context, when KUBECONFIG or ~/.kube/config names one.
@@ -86,8 +87,8 @@ current_context() {
 
 TESTBED_CONTEXT=pipeline-testbed
 on_testbed=false
+context=""
 cluster() {
-  local context
   if [[ -n ${KUBECONFIG:-} || -s $HOME/.kube/config ]] && context=$(current_context) &&
     [[ $context != "$TESTBED_CONTEXT" ]]; then
     log "deploying to the current kube context, $context"
@@ -142,6 +143,6 @@ if $on_testbed; then
   echo "It stays up until you run: npm stop"
 else
   echo
-  echo "The visit counter runs in namespace $namespace of $(current_context). To open it on this machine:"
+  echo "The visit counter runs in namespace $namespace of $context. To open it on this machine:"
   echo "  kubectl -n $namespace port-forward service/visit-counter 8080:80   # then open http://127.0.0.1:8080/"
 fi

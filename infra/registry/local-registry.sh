@@ -4,6 +4,7 @@
 #   infra/registry/local-registry.sh up      start it (idempotent), print how to use it
 #   infra/registry/local-registry.sh down    stop it
 #   infra/registry/local-registry.sh status
+#   infra/registry/local-registry.sh env     print the exports that push here (eval "$(… env)")
 # LOCAL_REGISTRY_PORT (default 5000), LOCAL_REGISTRY_USER (default pipeline).
 # The password is generated once and kept in $PIPELINE_CACHE/registry/password.
 set -euo pipefail
@@ -19,13 +20,18 @@ running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 stopped() { ! running; }
 answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") == 401 ]]; }
 
+# The variables the pipeline reads to push here, as shell to eval.
+exports() {
+  cat <<EXPORTS
+export IMAGE_REPOSITORY=127.0.0.1:$port/visit-counter
+export REGISTRY_USERNAME=$user
+export REGISTRY_PASSWORD="\$(cat $dir/password)"
+EXPORTS
+}
+
 usage() {
-  cat <<USAGE
-registry: http://127.0.0.1:$port (basic auth, user $user)
-  export IMAGE_REPOSITORY=127.0.0.1:$port/visit-counter
-  export REGISTRY_USERNAME=$user
-  export REGISTRY_PASSWORD="\$(cat $dir/password)"
-USAGE
+  echo "registry: http://127.0.0.1:$port (basic auth, user $user)"
+  exports | sed 's/^/  /'
 }
 
 case "${1:-}" in
@@ -66,5 +72,9 @@ CONFIG
   status)
     if running && answers; then log "running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; usage; else log "not running"; exit 3; fi
     ;;
-  *) die "usage: local-registry.sh up|down|status" 2 ;;
+  env)
+    [[ -s $dir/password ]] || die "the registry has no password yet; run 'local-registry.sh up' first" 2
+    exports
+    ;;
+  *) die "usage: local-registry.sh up|down|status|env" 2 ;;
 esac
