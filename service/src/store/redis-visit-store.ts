@@ -28,9 +28,8 @@ interface ScriptCommands {
  * Visits are an INCR counter; unique visitors a HyperLogLog (PFADD/PFCOUNT)
  * of visitor ids, which stays at 12 KB however many visitors come, at the
  * price of a ~0.8% standard error. Each operation is one Lua script, which
- * Redis runs atomically, so the two numbers it returns belong together; and
- * being one command (EVALSHA), it shares a write and a round trip with the
- * other requests' commands when the client auto-pipelines (a MULTI cannot).
+ * Redis runs atomically, so the two numbers it returns belong together, in
+ * one command (EVALSHA) and one round trip, where a MULTI takes five commands.
  */
 export class RedisVisitStore implements VisitStore {
   readonly #redis: Redis;
