@@ -8,10 +8,14 @@
  *   - Flask: the Docker Compose getting-started counter (bench/flask_counter.py)
  *     under gunicorn with 2 sync workers, from Debian's packages;
  *   - bare: node:http plus one ioredis INCR (bench/bare-counter.ts), the
- *     ceiling for this stack.
+ *     ceiling for this stack;
+ *   - Koa: the issue's minimal Koa app, Koa and @koa/router plus the same INCR
+ *     (bench/koa-counter.ts, STEP=minimal): what the framework alone costs.
  * After a warm-up, every server and route is loaded in turn, round after
- * round (the order rotates each round), with `wrk -t2 -c50 -d10s --latency`.
- * Prints a Markdown table of medians and the ratios ours/Flask and ours/bare.
+ * round (the order rotates each round), with `wrk -t2 -c50 -d10s --latency`;
+ * meanwhile the bench reads from /proc the CPU time the server spent (for
+ * gunicorn, its workers too). Prints a Markdown table of medians, with the CPU
+ * time per request and the ratios to Flask, bare and Koa.
  *
  *   npx tsx bench/service-bench.ts [--rounds 3] [--duration 10] [--connections 50]
  *       [--max-load 0.7] [--wait-load-minutes 15] [--round-wait-minutes 3]
@@ -19,28 +23,43 @@
  *       [--log-file PATH | --log-file /dev/null] [--before-entry OTHER/server.js]
  *
  * Installs wrk, redis-server, gunicorn, python3-flask and python3-redis with
- * apt when they are missing (as root), and builds the service (tsc -b) unless
- * --service-entry names another build. Our service's stdout (its JSON log)
+ * apt when they are missing (as root), and builds the service (tsc -b; the
+ * Koa anchor imports its built code too); --service-entry runs another build
+ * as ours. Our service's stdout (its JSON log)
  * goes to a temporary file by default, which the bench counts afterwards; in
  * production it goes to stdout, a pipe read by the container runtime.
- * --before-entry adds a fourth server, another build of the service (say, the
+ * --before-entry adds a fifth server, another build of the service (say, the
  * commit before an optimisation) run the same way with its own key prefix and
  * log file, so that before and after are measured in the same run.
  * Everything started is stopped on exit, on an error and on Ctrl-C.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createReadStream, openSync, closeSync } from "node:fs";
+import { closeSync, createReadStream, openSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { loadavg, cpus, tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import { freePort } from "../service/src/test-support/free-port.js";
-
-const run = promisify(execFile);
-const ROOT = path.resolve(import.meta.dirname, "..");
+import {
+  ensurePackages,
+  fmt,
+  load1,
+  median,
+  ratio,
+  ROOT,
+  run,
+  say,
+  setUp,
+  start,
+  startRedis,
+  stopAll,
+  waitForHttp,
+  waitForQuiet,
+  withChildren,
+  wrk,
+  type WrkResult,
+} from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -60,215 +79,53 @@ const { values: args } = parseArgs({
 });
 const rounds = Number(args.rounds);
 const durationS = Number(args.duration);
-const connections = Number(args.connections);
-const threads = Number(args.threads);
+const load = { threads: Number(args.threads), connections: Number(args.connections) };
 const warmupS = Number(args.warmup);
 const maxLoad = Number(args["max-load"]);
 const waitLoadMs = Number(args["wait-load-minutes"]) * 60_000;
 const roundWaitMs = Number(args["round-wait-minutes"]) * 60_000;
 
-const say = (line: string) => process.stderr.write(`[service-bench] ${line}\n`);
-const load1 = () => loadavg()[0]!;
-
-// ---- processes: started here, stopped here whatever happens --------------------------
-const children: ChildProcess[] = [];
-function stopAll(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-  }
-}
-process.on("exit", stopAll);
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    say(`${signal}: stopping the servers and Redis`);
-    stopAll();
-    process.exit(130);
-  });
-}
-
-function start(
-  name: string,
-  command: string,
-  argv: string[],
-  env: Record<string, string>,
-  stdoutFd?: number,
-): ChildProcess {
-  const child = spawn(command, argv, {
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", stdoutFd ?? "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-4000);
-  });
-  child.once("exit", (code, signal) => {
-    if (!stopping) say(`${name} exited early (${code ?? signal}): ${stderr}`);
-  });
-  children.push(child);
-  return child;
-}
-let stopping = false;
-
-async function waitForHttp(url: string, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const response = await fetch(url);
-      await response.text();
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} did not answer ${url} within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
-
-// ---- wrk ------------------------------------------------------------------------------
-interface WrkResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  requests: number;
-  non2xx: number;
-  errors: string;
-}
-
-function toMs(value: string): number {
-  const match = /^([\d.]+)(us|ms|s|m)$/.exec(value);
-  if (!match) throw new Error(`cannot read the latency "${value}" from wrk`);
-  const n = Number(match[1]);
-  return { us: n / 1000, ms: n, s: n * 1000, m: n * 60_000 }[match[2] as "us" | "ms" | "s" | "m"];
-}
-
-export function parseWrk(output: string): WrkResult {
-  const pick = (re: RegExp, what: string) => {
-    const match = re.exec(output);
-    if (!match) throw new Error(`wrk's output has no ${what}:\n${output}`);
-    return match[1]!;
-  };
-  return {
-    rps: Number(pick(/Requests\/sec:\s+([\d.]+)/, "Requests/sec")),
-    p50Ms: toMs(pick(/^\s+50%\s+(\S+)/m, "50% latency")),
-    p99Ms: toMs(pick(/^\s+99%\s+(\S+)/m, "99% latency")),
-    requests: Number(pick(/(\d+) requests in/, "request count")),
-    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0),
-    errors: /Socket errors: (.*)/.exec(output)?.[1] ?? "",
-  };
-}
-
-async function wrk(url: string, seconds: number): Promise<WrkResult> {
-  const { stdout } = await run(
-    "wrk",
-    [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--latency", url],
-    { maxBuffer: 1 << 20 },
-  );
-  return parseWrk(stdout);
-}
-
-async function waitForQuiet(waitMs: number): Promise<number> {
-  const deadline = Date.now() + waitMs;
-  let announced = false;
-  while (load1() >= maxLoad && Date.now() < deadline) {
-    if (!announced)
-      say(
-        `load average ${load1().toFixed(2)} ≥ ${maxLoad}; waiting (up to ${waitMs / 60_000} min)`,
-      );
-    announced = true;
-    await sleep(10_000);
-  }
-  if (load1() >= maxLoad) say(`load average still ${load1().toFixed(2)}; measuring anyway`);
-  return load1();
-}
-
-// ---- set-up ---------------------------------------------------------------------------
-async function ensurePackages(): Promise<void> {
-  say("making sure wrk, redis-server, gunicorn, python3-flask and python3-redis are installed");
-  await run(
-    "bash",
-    [
-      "-c",
-      "source infra/lib.sh && LOG_PREFIX=service-bench apt_install wrk redis-server gunicorn python3-flask python3-redis",
-    ],
-    { cwd: ROOT },
-  );
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 interface Target {
-  server: "ours" | "before" | "Flask" | "bare";
+  server: Server;
   route: string;
   url: string;
 }
+type Server = "ours" | "before" | "Flask" | "bare" | "Koa";
 
 async function main(): Promise<void> {
-  await ensurePackages();
+  setUp("service-bench");
+  await ensurePackages(["wrk", "redis-server", "gunicorn", "python3-flask", "python3-redis"]);
   const serviceEntry = path.resolve(ROOT, args["service-entry"] ?? "service/dist/server.js");
-  if (args["service-entry"] === undefined) {
-    say("building the service (tsc -b service)");
-    await run("npx", ["tsc", "-b", "service"], { cwd: ROOT });
-  }
+  // The Koa anchor runs the service's built logger and store code too.
+  say("building the service (tsc -b service)");
+  await run("npx", ["tsc", "-b", "service"], { cwd: ROOT });
   const work = await mkdtemp(path.join(tmpdir(), "service-bench-"));
   const logFile = args["log-file"] ?? path.join(work, "service.log");
 
   try {
     const beforeEntry =
       args["before-entry"] === undefined ? undefined : path.resolve(ROOT, args["before-entry"]);
-    const [redisPort, oursPort, flaskPort, barePort, beforePort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
-    const redisUrl = `redis://127.0.0.1:${redisPort}`;
-    start(
-      "redis-server",
-      "redis-server",
-      [
-        "--port",
-        String(redisPort),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        work,
-      ],
-      {},
+    const [redisPort, oursPort, flaskPort, barePort, koaPort, beforePort] = await Promise.all(
+      Array.from({ length: 6 }, () => freePort()),
     );
-    for (let i = 0; ; i++) {
-      try {
-        await run("redis-cli", ["-p", String(redisPort), "ping"]);
-        break;
-      } catch (err) {
-        if (i > 50) throw err;
-        await sleep(100);
-      }
-    }
-    const redisVersion = (await run("redis-server", ["--version"])).stdout.trim();
+    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const redisVersion = await startRedis(redisPort!, work);
 
+    const pids = new Map<Server, number>();
     const logFd = openSync(logFile, "w");
-    start(
+    const ours = start(
       "ours",
       process.execPath,
       ["--enable-source-maps", serviceEntry],
       { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(oursPort), REDIS_URL: redisUrl },
       logFd,
     );
+    pids.set("ours", ours.pid!);
     closeSync(logFd);
     const beforeLogFile = logFile === "/dev/null" ? logFile : path.join(work, "before.log");
     if (beforeEntry !== undefined) {
       const beforeFd = openSync(beforeLogFile, "w");
-      start(
+      const before = start(
         "before",
         process.execPath,
         ["--enable-source-maps", beforeEntry],
@@ -281,9 +138,10 @@ async function main(): Promise<void> {
         },
         beforeFd,
       );
+      pids.set("before", before.pid!);
       closeSync(beforeFd);
     }
-    start(
+    const gunicorn = start(
       "gunicorn",
       "/usr/bin/gunicorn",
       [
@@ -297,24 +155,38 @@ async function main(): Promise<void> {
       ],
       { REDIS_HOST: "127.0.0.1", REDIS_PORT: String(redisPort), PYTHONDONTWRITEBYTECODE: "1" },
     );
-    start("bare", process.execPath, [path.join(ROOT, "bench/bare-counter.ts")], {
+    pids.set("Flask", gunicorn.pid!);
+    const bare = start("bare", process.execPath, [path.join(ROOT, "bench/bare-counter.ts")], {
       HOST: "127.0.0.1",
       PORT: String(barePort),
       REDIS_URL: redisUrl,
     });
+    pids.set("bare", bare.pid!);
+    const koa = start("Koa", process.execPath, [path.join(ROOT, "bench/koa-counter.ts")], {
+      STEP: "minimal",
+      NODE_ENV: "production",
+      HOST: "127.0.0.1",
+      PORT: String(koaPort),
+      REDIS_URL: redisUrl,
+    });
+    pids.set("Koa", koa.pid!);
 
-    const base = {
+    const base: Record<Server, string> = {
       ours: `http://127.0.0.1:${oursPort}`,
       Flask: `http://127.0.0.1:${flaskPort}`,
       bare: `http://127.0.0.1:${barePort}`,
+      Koa: `http://127.0.0.1:${koaPort}`,
       before: `http://127.0.0.1:${beforePort}`,
     };
     await Promise.all([
       waitForHttp(`${base.ours}/readyz`, "our service"),
       waitForHttp(`${base.Flask}/healthz`, "gunicorn"),
       waitForHttp(`${base.bare}/healthz`, "the bare counter"),
+      waitForHttp(`${base.Koa}/healthz`, "the minimal Koa counter"),
       beforeEntry ? waitForHttp(`${base.before}/readyz`, "the before build") : undefined,
     ]);
+    const serverPids = new Map<Server, number[]>();
+    for (const [server, pid] of pids) serverPids.set(server, await withChildren(pid));
 
     // Each counter page counts one visit per GET, in the same Redis.
     const redisGet = async (key: string) =>
@@ -323,6 +195,7 @@ async function main(): Promise<void> {
       ["ours", "visit-counter:visits"],
       ["Flask", "hits"],
       ["bare", "bare:hits"],
+      ["Koa", "koa-minimal:hits"],
       ...(beforeEntry ? ([["before", "before:visits"]] as const) : []),
     ] as const) {
       const before = await redisGet(key);
@@ -330,43 +203,50 @@ async function main(): Promise<void> {
       const after = await redisGet(key);
       if (after !== before + 1)
         throw new Error(`GET / on ${server} did not count one visit (${before} → ${after})`);
-      if (!body.includes(after.toLocaleString("en-US")))
+      if (!body.includes(after.toLocaleString("en-US")) && !body.includes(String(after)))
         throw new Error(
           `GET / on ${server} does not show the count ${after}: ${body.slice(0, 200)}`,
         );
     }
     say("each server counts one visit per GET / in Redis");
 
+    const target = (server: Server, route: string): Target => ({
+      server,
+      route,
+      url: `${base[server]}${route}`,
+    });
     const targets: Target[] = [
-      { server: "ours", route: "/", url: `${base.ours}/` },
-      { server: "Flask", route: "/", url: `${base.Flask}/` },
-      { server: "bare", route: "/", url: `${base.bare}/` },
-      { server: "ours", route: "/api/visits", url: `${base.ours}/api/visits` },
-      { server: "ours", route: "/healthz", url: `${base.ours}/healthz` },
-      { server: "Flask", route: "/healthz", url: `${base.Flask}/healthz` },
-      { server: "bare", route: "/healthz", url: `${base.bare}/healthz` },
+      target("ours", "/"),
+      target("Flask", "/"),
+      target("bare", "/"),
+      target("Koa", "/"),
+      target("ours", "/api/visits"),
+      target("ours", "/healthz"),
+      target("Flask", "/healthz"),
+      target("bare", "/healthz"),
+      target("Koa", "/healthz"),
     ];
     if (beforeEntry !== undefined) {
       targets.splice(
         1,
         0,
-        { server: "before", route: "/", url: `${base.before}/` },
-        { server: "before", route: "/api/visits", url: `${base.before}/api/visits` },
-        { server: "before", route: "/healthz", url: `${base.before}/healthz` },
+        target("before", "/"),
+        target("before", "/api/visits"),
+        target("before", "/healthz"),
       );
     }
 
     /** Requests wrk completed per server, warm-up included, to compare with its access log. */
-    const completed = new Map<Target["server"], number>();
-    const count = (target: Target, result: WrkResult) =>
-      completed.set(target.server, (completed.get(target.server) ?? 0) + result.requests);
+    const completed = new Map<Server, number>();
+    const count = (t: Target, result: WrkResult) =>
+      completed.set(t.server, (completed.get(t.server) ?? 0) + result.requests);
     say(`warming up: ${warmupS} s per target`);
-    for (const target of targets) count(target, await wrk(target.url, warmupS));
+    for (const t of targets) count(t, await wrk(t.url, warmupS, load));
 
     const loads: number[] = [];
-    loads.push(await waitForQuiet(waitLoadMs));
+    loads.push(await waitForQuiet(maxLoad, waitLoadMs));
     const startedAt = new Date();
-    const results = new Map<Target, WrkResult[]>(targets.map((t) => [t, []]));
+    const results = new Map<Target, (WrkResult & { cpuUs: number })[]>(targets.map((t) => [t, []]));
     const visitKeys = { ours: "visit-counter:visits", before: "before:visits" } as const;
     const visitsAtStart = {
       ours: await redisGet(visitKeys.ours),
@@ -374,17 +254,18 @@ async function main(): Promise<void> {
     };
     const pageRequests = { ours: 0, before: 0 };
     for (let round = 0; round < rounds; round++) {
-      if (round > 0) loads.push(await waitForQuiet(roundWaitMs));
+      if (round > 0) loads.push(await waitForQuiet(maxLoad, roundWaitMs));
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const target of order) {
-        const result = await wrk(target.url, durationS);
-        results.get(target)!.push(result);
-        count(target, result);
-        if ((target.server === "ours" || target.server === "before") && target.route === "/")
-          pageRequests[target.server] += result.requests;
+      for (const t of order) {
+        const result = await wrk(t.url, durationS, load, serverPids.get(t.server));
+        const cpuUs = (result.cpuSeconds * 1e6) / result.requests;
+        results.get(t)!.push({ ...result, cpuUs });
+        count(t, result);
+        if ((t.server === "ours" || t.server === "before") && t.route === "/")
+          pageRequests[t.server] += result.requests;
         say(
-          `round ${round + 1}/${rounds} ${target.server} ${target.route}: ${result.rps.toFixed(0)} req/s, ` +
-            `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms` +
+          `round ${round + 1}/${rounds} ${t.server} ${t.route}: ${result.rps.toFixed(0)} req/s, ` +
+            `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${cpuUs.toFixed(1)} µs CPU per request` +
             (result.non2xx ? `, ${result.non2xx} non-2xx` : "") +
             (/[1-9]/.test(result.errors) ? `, socket errors ${result.errors}` : ""),
         );
@@ -405,36 +286,30 @@ async function main(): Promise<void> {
         max: Math.max(...rs.map((r) => r.rps)),
         p50: median(rs.map((r) => r.p50Ms)),
         p99: median(rs.map((r) => r.p99Ms)),
+        cpuUs: median(rs.map((r) => r.cpuUs)),
         non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
       };
     };
-    const find = (server: Target["server"], route: string) =>
+    const find = (server: Server, route: string) =>
       targets.find((t) => t.server === server && t.route === route);
-    const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : "—");
-    const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+    const versus = (t: Target, anchor: Server) => {
+      const other = find(anchor, t.route);
+      return other && other !== t ? ratio(summary(t).rps, summary(other).rps) : "—";
+    };
     const lines = [
-      `| server | route | req/s, median (min–max) | p50 | p99 | ÷ Flask | ÷ bare |${beforeEntry ? " ours ÷ before |" : ""}`,
-      `|---|---|---|---|---|---|---|${beforeEntry ? "---|" : ""}`,
+      `| server | route | req/s, median (min–max) | p50 | p99 | CPU per request | ÷ Flask | ÷ bare | ÷ Koa |${beforeEntry ? " ours ÷ before |" : ""}`,
+      `|---|---|---|---|---|---|---|---|---|${beforeEntry ? "---|" : ""}`,
     ];
     for (const t of targets) {
       const s = summary(t);
-      let vsFlask = "";
-      let vsBare = "";
-      let vsBefore = "";
-      if (t.server === "ours" || t.server === "before") {
-        const flask = find("Flask", t.route);
-        const bare = find("bare", t.route);
-        vsFlask = flask ? ratio(s.rps, summary(flask).rps) : "—";
-        vsBare = bare ? ratio(s.rps, summary(bare).rps) : "—";
-        const before = find("before", t.route);
-        if (t.server === "ours" && before) vsBefore = ratio(s.rps, summary(before).rps);
-      }
+      const compared = t.server !== "Flask" && t.server !== "bare";
       lines.push(
-        `| ${t.server} | \`${t.route}\` | ${fmt(s.rps)} (${fmt(s.min)}–${fmt(s.max)}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${vsFlask} | ${vsBare} |${beforeEntry ? ` ${vsBefore} |` : ""}` +
+        `| ${t.server} | \`${t.route}\` | ${fmt(s.rps)} (${fmt(s.min)}–${fmt(s.max)}) | ${s.p50.toFixed(2)} ms | ${s.p99.toFixed(2)} ms | ${s.cpuUs.toFixed(1)} µs ` +
+          `| ${t.server !== "Flask" ? versus(t, "Flask") : ""} | ${compared ? versus(t, "bare") : ""} | ${compared && t.server !== "Koa" ? versus(t, "Koa") : ""} |` +
+          (beforeEntry ? ` ${t.server === "ours" ? versus(t, "before") : ""} |` : "") +
           (s.non2xx ? ` <!-- ${s.non2xx} non-2xx -->` : ""),
       );
     }
-    stopping = true;
     stopAll();
     await sleep(500);
     const accessLines = async (file: string) => {
@@ -460,21 +335,19 @@ async function main(): Promise<void> {
     checks.push(
       "(wrk does not count the requests still in flight when a run ends, up to one per connection per run)",
     );
-    const node = process.versions.node;
-    const serviceNode = (await run(process.execPath, ["--version"])).stdout.trim();
     const header = [
       `${args.label ? `**${args.label}** — ` : ""}${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ` +
-        `${cpus().length} × ${cpus()[0]?.model.trim() ?? "CPU"}, Node ${serviceNode} (bench on ${node}), ${redisVersion.split(" ").slice(0, 3).join(" ")}`,
+        `${cpus().length} × ${cpus()[0]?.model.trim() ?? "CPU"}, Node ${process.version}, ${redisVersion}`,
       `load average (1 min) before each round and at the end: ${loads.map((l) => l.toFixed(2)).join(", ")}`,
-      `wrk -t${threads} -c${connections} -d${durationS}s --latency, ${rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}` +
+      `wrk -t${load.threads} -c${load.connections} -d${durationS}s --latency, ${rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}` +
         (beforeEntry ? `, before: ${path.relative(ROOT, beforeEntry)}` : "") +
-        `; NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}`,
+        `; NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}; ` +
+        "CPU per request: the server's user + system time (gunicorn: with its workers) ÷ requests answered",
     ];
     process.stdout.write(
       `${header.join("  \n")}\n\n${lines.join("\n")}\n\n${checks.join("  \n")}\n`,
     );
   } finally {
-    stopping = true;
     stopAll();
     await rm(work, { recursive: true, force: true });
   }
