@@ -13,6 +13,17 @@ import { promisify } from "node:util";
 export const run = promisify(execFile);
 export const ROOT = path.resolve(import.meta.dirname, "..");
 
+/** The options both service benches take (node:util parseArgs): rounds, their length, the load, the wait for quiet. */
+export const ROUND_OPTIONS = {
+  rounds: { type: "string", default: "3" },
+  duration: { type: "string", default: "10" },
+  connections: { type: "string", default: "50" },
+  threads: { type: "string", default: "2" },
+  warmup: { type: "string", default: "3" },
+  "max-load": { type: "string", default: "0.7" },
+  "round-wait-minutes": { type: "string", default: "3" },
+} as const;
+
 let prefix = "bench";
 export const say = (line: string) => process.stderr.write(`[${prefix}] ${line}\n`);
 export const load1 = () => loadavg()[0]!;

@@ -29,6 +29,7 @@ import {
   median,
   ratio,
   ROOT,
+  ROUND_OPTIONS,
   run,
   say,
   setUp,
@@ -39,17 +40,11 @@ import {
   waitForQuiet,
   wrk,
   type WrkResult,
-} from "./lib.js";
+} from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: "string", default: "3" },
-    duration: { type: "string", default: "10" },
-    connections: { type: "string", default: "50" },
-    threads: { type: "string", default: "2" },
-    warmup: { type: "string", default: "3" },
-    "max-load": { type: "string", default: "0.7" },
-    "round-wait-minutes": { type: "string", default: "3" },
+    ...ROUND_OPTIONS,
   },
 });
 const rounds = Number(args.rounds);

@@ -48,6 +48,7 @@ import {
   median,
   ratio,
   ROOT,
+  ROUND_OPTIONS,
   run,
   say,
   setUp,
@@ -63,14 +64,8 @@ import {
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: "string", default: "3" },
-    duration: { type: "string", default: "10" },
-    connections: { type: "string", default: "50" },
-    threads: { type: "string", default: "2" },
-    warmup: { type: "string", default: "3" },
-    "max-load": { type: "string", default: "0.7" },
+    ...ROUND_OPTIONS,
     "wait-load-minutes": { type: "string", default: "15" },
-    "round-wait-minutes": { type: "string", default: "3" },
     "service-entry": { type: "string" },
     "log-file": { type: "string" },
     "before-entry": { type: "string" },
