@@ -17,6 +17,8 @@ import { baseImages } from "./test-support/base-images.js";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+/** limits.memory of the app's container in k8s/visit-counter.yaml. */
+const POD_MEMORY_LIMIT_BYTES = 256 * 1024 ** 2;
 const SKIP_IN_CONTEXT = new Set(["node_modules", ".git", "dist", "reports", "coverage"]);
 
 /**
@@ -73,6 +75,8 @@ describe("service image @slow", function () {
       .withNetwork(network)
       .withEnvironment({ REDIS_URL: "redis://redis:6379", REDIS_KEY_PREFIX: "image-test:" })
       .withExposedPorts(3000)
+      // The pod's memory limit (k8s/visit-counter.yaml): V8 sizes its heap from it.
+      .withResourcesQuota({ memory: POD_MEMORY_LIMIT_BYTES / 1024 ** 3 })
       .withWaitStrategy(Wait.forHttp("/readyz", 3000).forStatusCode(200))
       .withStartupTimeout(30_000)
       .start();
@@ -144,6 +148,18 @@ describe("service image @slow", function () {
         "find /app/node_modules -name '*.d.ts' -o -name 'README.md' | head -3",
     ]);
     expect(unread.output.trim(), "files the runtime never reads").to.equal("");
+  });
+
+  it("keeps a young generation sized for throughput within the pod's memory limit", async () => {
+    const container = await docker.getContainer(app!.getId()).inspect();
+    expect(container.HostConfig.Memory).to.equal(POD_MEMORY_LIMIT_BYTES);
+    // Under a 256 MiB limit V8 alone would give the new space 1 MiB per semi-space (2 MiB in
+    // all) and scavenge so often that the page loses half its throughput; the image's CMD
+    // raises it (--max-semi-space-size=16). prom-client reports what V8 actually uses.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const newSpace = /^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(metrics);
+    expect(newSpace, "the new space's size in /metrics").to.not.equal(null);
+    expect(Number(newSpace![1])).to.be.at.least(8 * 1024 ** 2);
   });
 
   it("stops gracefully with exit code 0 on docker stop", async () => {
