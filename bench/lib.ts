@@ -90,6 +90,17 @@ export async function waitForHttp(url: string, what: string, timeoutMs = 20_000)
   }
 }
 
+/**
+ * The node flags the image runs the service with (the CMD of service/Dockerfile,
+ * `["node", ...flags, "service/dist/server.js"]`), so that the benches run it alike.
+ */
+export async function imageNodeFlags(): Promise<string[]> {
+  const dockerfile = await readFile(path.join(ROOT, "service/Dockerfile"), "utf8");
+  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile);
+  if (!cmd) throw new Error("service/Dockerfile has no CMD [...] line");
+  return (JSON.parse(cmd[1]!) as string[]).slice(1, -1);
+}
+
 // ---- Debian's packages and a Redis of the bench's own ---------------------------------
 export async function ensurePackages(packages: string[]): Promise<void> {
   say(`making sure ${packages.join(", ")} are installed`);

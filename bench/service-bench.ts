@@ -1,8 +1,8 @@
 /**
- * Throughput of the visit counter against two anchors, on this machine, in one
+ * Throughput of the visit counter against three anchors, on this machine, in one
  * run, against one Redis, with one load generator (Debian's wrk):
  *   - ours: the built service (service/dist/server.js) as the image runs it
- *     (`node --enable-source-maps`, NODE_ENV=production) with its own defaults
+ *     (the node flags of its CMD, NODE_ENV=production) with its own defaults
  *     (LOG_LEVEL=info: an access-log line per request; metrics; security
  *     headers), against Redis;
  *   - Flask: the Docker Compose getting-started counter (bench/flask_counter.py)
@@ -49,6 +49,7 @@ import {
   ratio,
   ROOT,
   ROUND_OPTIONS,
+  imageNodeFlags,
   run,
   say,
   setUp,
@@ -106,12 +107,13 @@ async function main(): Promise<void> {
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     const redisVersion = await startRedis(redisPort!, work);
 
+    const nodeFlags = await imageNodeFlags();
     const pids = new Map<Server, number>();
     const logFd = openSync(logFile, "w");
     const ours = start(
       "ours",
       process.execPath,
-      ["--enable-source-maps", serviceEntry],
+      [...nodeFlags, serviceEntry],
       { NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(oursPort), REDIS_URL: redisUrl },
       logFd,
     );
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
       const before = start(
         "before",
         process.execPath,
-        ["--enable-source-maps", beforeEntry],
+        [...nodeFlags, beforeEntry],
         {
           NODE_ENV: "production",
           HOST: "127.0.0.1",
@@ -336,7 +338,7 @@ async function main(): Promise<void> {
       `load average (1 min) before each round and at the end: ${loads.map((l) => l.toFixed(2)).join(", ")}`,
       `wrk -t${load.threads} -c${load.connections} -d${durationS}s --latency, ${rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}` +
         (beforeEntry ? `, before: ${path.relative(ROOT, beforeEntry)}` : "") +
-        `; NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}; ` +
+        `; ${nodeFlags.join(" ")}, NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}; ` +
         "CPU per request: the server's user + system time (gunicorn: with its workers) ÷ requests answered",
     ];
     process.stdout.write(
