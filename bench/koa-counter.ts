@@ -44,18 +44,18 @@ function createStepApp(): Koa<RequestState> {
   const logger = createLogger("info");
   const metrics = createMetrics();
   const build = { version: "0.0.0-bench", commit: "bench", buildTime: "unknown" };
-  if (step === "service") {
+  /** The service's store, as server.ts makes it (connect errors show as 503s, as there). */
+  const serviceStore = () => {
     const redis = createRedisClient({ url: redisUrl, commandTimeoutMs: 1_000 });
-    void redis.connect();
-    const store = new RedisVisitStore(redis, { keyPrefix });
-    return createApp({ store, logger, metrics, build });
-  }
+    redis.on("error", () => {});
+    redis.connect().catch(() => {});
+    return new RedisVisitStore(redis, { keyPrefix });
+  };
+  if (step === "service") return createApp({ store: serviceStore(), logger, metrics, build });
 
   let count: (ctx: Koa.Context) => Promise<{ visits: number; uniqueVisitors: number }>;
   if (has("store")) {
-    const redis = createRedisClient({ url: redisUrl, commandTimeoutMs: 1_000 });
-    void redis.connect();
-    const store = new RedisVisitStore(redis, { keyPrefix });
+    const store = serviceStore();
     count = (ctx) => store.recordVisit(has("cookie") ? visitorId(ctx) : randomUUID());
   } else {
     const redis = new Redis(redisUrl);

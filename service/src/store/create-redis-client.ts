@@ -18,9 +18,9 @@ export const MAX_RECONNECT_DELAY_MS = 2_000;
  * Auto-pipelining stays off (ioredis' default). It batches the commands of
  * one tick, but keeps one batch in flight at a time, so under load every
  * request also waits for the previous batch's round trip, and the batches'
- * bookkeeping costs more than the writes it saves. Measured with the visit
- * script on Koa: 18–22k req/s at a p99 of about 11 ms with it, about 30k at
- * about 4 ms without (bench/RESULTS.md, "Where the time goes").
+ * bookkeeping costs more than the writes it saves. Turning it off, the
+ * counter page served 1.36× the requests at a p99 of 6.4 ms instead of
+ * 14.4 ms (bench/RESULTS.md, "Service throughput", 2026-12-06).
  */
 export function createRedisClient(options: RedisClientOptions): Redis {
   return new Redis(options.url, {
