@@ -56,12 +56,16 @@ function createStepApp(): Koa<RequestState> {
   let count: (ctx: Koa.Context) => Promise<{ visits: number; uniqueVisitors: number }>;
   if (has("store")) {
     const store = serviceStore();
-    count = (ctx) => store.recordVisit(has("cookie") ? visitorId(ctx) : randomUUID());
+    // Decided here, not per request: the steps measure what the service does per request.
+    count = has("cookie")
+      ? (ctx) => store.recordVisit(visitorId(ctx))
+      : () => store.recordVisit(randomUUID());
   } else {
     const redis = new Redis(redisUrl);
     count = async () => ({ visits: await redis.incr(`${keyPrefix}hits`), uniqueVisitors: 0 });
   }
   const render = homePageTemplate({ build, instance: "bench", embeddedStore: false });
+  const page = has("page");
 
   const app = new Koa<RequestState>();
   if (has("request-id")) app.use(requestId(logger));
@@ -70,7 +74,7 @@ function createStepApp(): Koa<RequestState> {
   const router = new Router<RequestState>();
   router.get("/", async (ctx) => {
     const counts = await count(ctx);
-    if (has("page")) {
+    if (page) {
       ctx.set("Cache-Control", "no-store");
       ctx.set("Content-Type", "text/html; charset=utf-8");
       ctx.body = render(counts);

@@ -5,7 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { loadavg } from "node:os";
+import { cpus, loadavg } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
@@ -21,8 +21,33 @@ export const ROUND_OPTIONS = {
   threads: { type: "string", default: "2" },
   warmup: { type: "string", default: "3" },
   "max-load": { type: "string", default: "0.7" },
+  "wait-load-minutes": { type: "string", default: "15" },
   "round-wait-minutes": { type: "string", default: "3" },
 } as const;
+
+export interface RoundSettings extends LoadOptions {
+  rounds: number;
+  durationS: number;
+  warmupS: number;
+  maxLoad: number;
+  /** How long to wait for a quiet machine before the first round, and before each later one. */
+  waitLoadMs: number;
+  roundWaitMs: number;
+}
+
+/** ROUND_OPTIONS as parsed by parseArgs, as numbers. */
+export function roundSettings(args: { [K in keyof typeof ROUND_OPTIONS]: string }): RoundSettings {
+  return {
+    rounds: Number(args.rounds),
+    durationS: Number(args.duration),
+    threads: Number(args.threads),
+    connections: Number(args.connections),
+    warmupS: Number(args.warmup),
+    maxLoad: Number(args["max-load"]),
+    waitLoadMs: Number(args["wait-load-minutes"]) * 60_000,
+    roundWaitMs: Number(args["round-wait-minutes"]) * 60_000,
+  };
+}
 
 let prefix = "bench";
 export const say = (line: string) => process.stderr.write(`[${prefix}] ${line}\n`);
@@ -90,15 +115,10 @@ export async function waitForHttp(url: string, what: string, timeoutMs = 20_000)
   }
 }
 
-/**
- * The node flags the image runs the service with (the CMD of service/Dockerfile,
- * `["node", ...flags, "service/dist/server.js"]`), so that the benches run it alike.
- */
+/** The node flags the image runs the service with (bench/image-node-flags.sh reads them). */
 export async function imageNodeFlags(): Promise<string[]> {
-  const dockerfile = await readFile(path.join(ROOT, "service/Dockerfile"), "utf8");
-  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile);
-  if (!cmd) throw new Error("service/Dockerfile has no CMD [...] line");
-  return (JSON.parse(cmd[1]!) as string[]).slice(1, -1);
+  const { stdout } = await run("bash", [path.join(ROOT, "bench/image-node-flags.sh")]);
+  return stdout.split("\n").filter(Boolean);
 }
 
 // ---- Debian's packages and a Redis of the bench's own ---------------------------------
@@ -116,10 +136,18 @@ export async function startRedis(port: number, dir: string): Promise<string> {
   start(
     "redis-server",
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].concat([
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
       "--dir",
       dir,
-    ]),
+    ],
     {},
   );
   for (let i = 0; ; i++) {
@@ -207,6 +235,71 @@ export async function cpuSeconds(pids: number[]): Promise<number> {
 export async function withChildren(pid: number): Promise<number[]> {
   const { stdout } = await run("pgrep", ["-P", String(pid)]).catch(() => ({ stdout: "" }));
   return [pid, ...stdout.split("\n").filter(Boolean).map(Number)];
+}
+
+/** What `runRounds` loads: a URL, and the processes whose CPU time it serves from. */
+export interface RoundTarget {
+  label: string;
+  url: string;
+  pids: number[];
+}
+export type Measured = WrkResult & {
+  cpuSeconds: number;
+  /** CPU per request answered. */ cpuUs: number;
+};
+
+/** A short warm-up of every target, each result passed to `onResult`. */
+export async function warmUp<T extends RoundTarget>(
+  targets: T[],
+  settings: RoundSettings,
+  onResult: (target: T, result: WrkResult) => void = () => {},
+): Promise<void> {
+  say(`warming up: ${settings.warmupS} s per target`);
+  for (const t of targets) onResult(t, await wrk(t.url, settings.warmupS, settings));
+}
+
+/**
+ * Loads every target in turn, round after round, the order rotating each
+ * round, after waiting for a quiet machine before each round. Answers every
+ * target's results, the load averages before each round and at the end, and
+ * when the rounds started.
+ */
+export async function runRounds<T extends RoundTarget>(
+  targets: T[],
+  settings: RoundSettings,
+  onResult: (target: T, result: Measured) => void = () => {},
+): Promise<{ results: Map<T, Measured[]>; loads: number[]; startedAt: Date }> {
+  const { rounds, maxLoad } = settings;
+  const loads = [await waitForQuiet(maxLoad, settings.waitLoadMs)];
+  const startedAt = new Date();
+  const results = new Map<T, Measured[]>(targets.map((t) => [t, []]));
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0) loads.push(await waitForQuiet(maxLoad, settings.roundWaitMs));
+    const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+    for (const t of order) {
+      const raw = await wrk(t.url, settings.durationS, settings, t.pids);
+      const result = { ...raw, cpuUs: (raw.cpuSeconds * 1e6) / raw.requests };
+      results.get(t)!.push(result);
+      onResult(t, result);
+      say(
+        `round ${round + 1}/${rounds} ${t.label}: ${result.rps.toFixed(0)} req/s, ` +
+          `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${result.cpuUs.toFixed(1)} µs CPU per request` +
+          (result.non2xx ? `, ${result.non2xx} non-2xx` : "") +
+          (/[1-9]/.test(result.errors) ? `, socket errors ${result.errors}` : ""),
+      );
+    }
+  }
+  loads.push(load1());
+  return { results, loads, startedAt };
+}
+
+/** The run's first two report lines: when, on what, and the load averages. */
+export function describeRun(startedAt: Date, loads: number[], redisVersion: string): string[] {
+  return [
+    `${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ` +
+      `${cpus().length} × ${cpus()[0]?.model.trim() ?? "CPU"}, Node ${process.version}, ${redisVersion}`,
+    `load average (1 min) before each round and at the end: ${loads.map((l) => l.toFixed(2)).join(", ")}`,
+  ];
 }
 
 export async function waitForQuiet(maxLoad: number, waitMs: number): Promise<number> {

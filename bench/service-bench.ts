@@ -35,56 +35,50 @@
  */
 import { closeSync, createReadStream, openSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { freePort } from "../service/src/test-support/free-port.js";
 import {
+  describeRun,
   ensurePackages,
   fmt,
-  load1,
+  imageNodeFlags,
   median,
   ratio,
   ROOT,
   ROUND_OPTIONS,
-  imageNodeFlags,
+  roundSettings,
   run,
+  runRounds,
   say,
   setUp,
   start,
   startRedis,
   stopAll,
   waitForHttp,
-  waitForQuiet,
+  warmUp,
   withChildren,
-  wrk,
+  type RoundTarget,
   type WrkResult,
 } from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
     ...ROUND_OPTIONS,
-    "wait-load-minutes": { type: "string", default: "15" },
     "service-entry": { type: "string" },
     "log-file": { type: "string" },
     "before-entry": { type: "string" },
     label: { type: "string", default: "" },
   },
 });
-const rounds = Number(args.rounds);
-const durationS = Number(args.duration);
-const load = { threads: Number(args.threads), connections: Number(args.connections) };
-const warmupS = Number(args.warmup);
-const maxLoad = Number(args["max-load"]);
-const waitLoadMs = Number(args["wait-load-minutes"]) * 60_000;
-const roundWaitMs = Number(args["round-wait-minutes"]) * 60_000;
+const settings = roundSettings(args);
 
-interface Target {
+interface Target extends RoundTarget {
   server: Server;
   route: string;
-  url: string;
 }
 type Server = "ours" | "before" | "Flask" | "bare" | "Koa";
 
@@ -184,6 +178,13 @@ async function main(): Promise<void> {
     ]);
     const serverPids = new Map<Server, number[]>();
     for (const [server, pid] of pids) serverPids.set(server, await withChildren(pid));
+    const target = (server: Server, route: string): Target => ({
+      server,
+      route,
+      label: `${server} ${route}`,
+      url: `${base[server]}${route}`,
+      pids: serverPids.get(server)!,
+    });
 
     // Each counter page counts one visit per GET, in the same Redis.
     const redisGet = async (key: string) =>
@@ -207,11 +208,6 @@ async function main(): Promise<void> {
     }
     say("each server counts one visit per GET / in Redis");
 
-    const target = (server: Server, route: string): Target => ({
-      server,
-      route,
-      url: `${base[server]}${route}`,
-    });
     const targets: Target[] = [
       target("ours", "/"),
       target("Flask", "/"),
@@ -237,38 +233,19 @@ async function main(): Promise<void> {
     const completed = new Map<Server, number>();
     const count = (t: Target, result: WrkResult) =>
       completed.set(t.server, (completed.get(t.server) ?? 0) + result.requests);
-    say(`warming up: ${warmupS} s per target`);
-    for (const t of targets) count(t, await wrk(t.url, warmupS, load));
+    await warmUp(targets, settings, count);
 
-    const loads: number[] = [];
-    loads.push(await waitForQuiet(maxLoad, waitLoadMs));
-    const startedAt = new Date();
-    const results = new Map<Target, (WrkResult & { cpuUs: number })[]>(targets.map((t) => [t, []]));
     const visitKeys = { ours: "visit-counter:visits", before: "before:visits" } as const;
     const visitsAtStart = {
       ours: await redisGet(visitKeys.ours),
       before: await redisGet(visitKeys.before),
     };
     const pageRequests = { ours: 0, before: 0 };
-    for (let round = 0; round < rounds; round++) {
-      if (round > 0) loads.push(await waitForQuiet(maxLoad, roundWaitMs));
-      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
-      for (const t of order) {
-        const result = await wrk(t.url, durationS, load, serverPids.get(t.server));
-        const cpuUs = (result.cpuSeconds * 1e6) / result.requests;
-        results.get(t)!.push({ ...result, cpuUs });
-        count(t, result);
-        if ((t.server === "ours" || t.server === "before") && t.route === "/")
-          pageRequests[t.server] += result.requests;
-        say(
-          `round ${round + 1}/${rounds} ${t.server} ${t.route}: ${result.rps.toFixed(0)} req/s, ` +
-            `p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${cpuUs.toFixed(1)} µs CPU per request` +
-            (result.non2xx ? `, ${result.non2xx} non-2xx` : "") +
-            (/[1-9]/.test(result.errors) ? `, socket errors ${result.errors}` : ""),
-        );
-      }
-    }
-    loads.push(load1());
+    const { results, loads, startedAt } = await runRounds(targets, settings, (t, result) => {
+      count(t, result);
+      if ((t.server === "ours" || t.server === "before") && t.route === "/")
+        pageRequests[t.server] += result.requests;
+    });
     const visitsCounted = {
       ours: (await redisGet(visitKeys.ours)) - visitsAtStart.ours,
       before: (await redisGet(visitKeys.before)) - visitsAtStart.before,
@@ -332,11 +309,11 @@ async function main(): Promise<void> {
     checks.push(
       "(wrk does not count the requests still in flight when a run ends, up to one per connection per run)",
     );
+    const [when, loadLine] = describeRun(startedAt, loads, redisVersion);
     const header = [
-      `${args.label ? `**${args.label}** — ` : ""}${startedAt.toISOString().slice(0, 16).replace("T", " ")} UTC, ` +
-        `${cpus().length} × ${cpus()[0]?.model.trim() ?? "CPU"}, Node ${process.version}, ${redisVersion}`,
-      `load average (1 min) before each round and at the end: ${loads.map((l) => l.toFixed(2)).join(", ")}`,
-      `wrk -t${load.threads} -c${load.connections} -d${durationS}s --latency, ${rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}` +
+      `${args.label ? `**${args.label}** — ` : ""}${when}`,
+      loadLine,
+      `wrk -t${settings.threads} -c${settings.connections} -d${settings.durationS}s --latency, ${settings.rounds} rounds, servers alternating; ours: ${path.relative(ROOT, serviceEntry)}` +
         (beforeEntry ? `, before: ${path.relative(ROOT, beforeEntry)}` : "") +
         `; ${nodeFlags.join(" ")}, NODE_ENV=production, log to ${logFile === "/dev/null" ? "/dev/null" : "a file"}; ` +
         "CPU per request: the server's user + system time (gunicorn: with its workers) ÷ requests answered",
