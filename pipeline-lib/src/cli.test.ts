@@ -17,6 +17,8 @@ function recordingHandlers(calls: Call[]): Handlers {
     build: record("build"),
     test: record("test"),
     push: record("push"),
+    attest: record("attest"),
+    evidence: record("evidence"),
     promote: record("promote"),
     run: record("run"),
     deploy: record("deploy"),
@@ -159,6 +161,7 @@ describe("pipeline CLI", () => {
         url: undefined,
         rollback: false,
         junit: "reports/verify.xml",
+        artifact: "build.json",
       },
     },
     {
@@ -171,6 +174,7 @@ describe("pipeline CLI", () => {
         url: "https://c.example.com",
         rollback: true,
         junit: "reports/verify.xml",
+        artifact: "build.json",
       },
     },
     {

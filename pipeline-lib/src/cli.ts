@@ -1,7 +1,9 @@
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
 import { isValidDigest, isValidTag } from "./reference/image-reference.js";
+import type { AttestOptions } from "./commands/attest.js";
 import type { BuildOptions } from "./commands/build.js";
+import type { EvidenceOptions } from "./commands/evidence.js";
 import type { GlobalOptions } from "./commands/context.js";
 import type { DeployOptions } from "./commands/deploy.js";
 import type { HistoryOptions } from "./commands/history.js";
@@ -26,6 +28,8 @@ export interface Handlers {
   build(options: BuildOptions, globals: GlobalOptions): Promise<void>;
   test(options: TestOptions, globals: GlobalOptions): Promise<void>;
   push(options: PushOptions, globals: GlobalOptions): Promise<void>;
+  attest(options: AttestOptions, globals: GlobalOptions): Promise<void>;
+  evidence(options: EvidenceOptions, globals: GlobalOptions): Promise<void>;
   promote(options: PromoteOptions, globals: GlobalOptions): Promise<void>;
   run(options: RunOptions, globals: GlobalOptions): Promise<void>;
   deploy(options: DeployOptions, globals: GlobalOptions): Promise<void>;
@@ -117,6 +121,38 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     });
 
   program
+    .command("attest")
+    .description(
+      "sign the pushed image's provenance, SBOM and test results and store them beside it in the registry",
+    )
+    .addOption(artifactOption())
+    .action(async (opts: { artifact: string }) => {
+      await handlers.attest({ artifact: opts.artifact }, globals());
+    });
+
+  program
+    .command("evidence")
+    .description(
+      "show the signed evidence the registry holds for an image, checked against the trusted keys",
+    )
+    .option(
+      "-i, --image <repository@sha256:…>",
+      "the image (default: the pushed image in the build artifact)",
+      parseImageWithDigest,
+    )
+    .addOption(artifactOption())
+    .option(
+      "-e, --env <name>",
+      "also say whether this environment's deploy gate accepts it (exit 1 when not)",
+    )
+    .action(async (opts: { image?: string; artifact: string; env?: string }) => {
+      await handlers.evidence(
+        { image: opts.image, artifact: opts.artifact, env: opts.env },
+        globals(),
+      );
+    });
+
+  program
     .command("promote")
     .description("add a tag to an existing manifest in the registry, without pulling or rebuilding")
     .requiredOption("-d, --digest <sha256:…>", "the manifest digest to tag", parseDigest)
@@ -156,15 +192,35 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     .addOption(artifactOption())
     .option(
       "-n, --dry-run",
-      "check config, cluster and manifests (server-side dry run); change nothing",
+      "check config, cluster, manifests (server-side dry run) and the image's evidence; change nothing",
       false,
     )
-    .action(async (opts: EnvOpts & { image?: string; artifact: string; dryRun: boolean }) => {
-      await handlers.deploy(
-        { ...env(opts), image: opts.image, artifact: opts.artifact, dryRun: opts.dryRun },
-        globals(),
-      );
-    });
+    .option(
+      "--unless-reused",
+      "do nothing when the build artifact's image was reused (it passed this environment when it was built)",
+      false,
+    )
+    .action(
+      async (
+        opts: EnvOpts & {
+          image?: string;
+          artifact: string;
+          dryRun: boolean;
+          unlessReused: boolean;
+        },
+      ) => {
+        await handlers.deploy(
+          {
+            ...env(opts),
+            image: opts.image,
+            artifact: opts.artifact,
+            dryRun: opts.dryRun,
+            ...(opts.unlessReused ? { unlessReused: true } : {}),
+          },
+          globals(),
+        );
+      },
+    );
 
   envOptions(
     program
@@ -176,12 +232,35 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     .option("--url <url>", "reach the app here (an Ingress URL) instead of a port-forward")
     .option("--no-rollback", "do not roll back when a check fails")
     .option("--junit <file>", "JUnit XML report", "reports/verify.xml")
-    .action(async (opts: EnvOpts & { url?: string; rollback: boolean; junit: string }) => {
-      await handlers.verify(
-        { ...env(opts), url: opts.url, rollback: opts.rollback, junit: opts.junit },
-        globals(),
-      );
-    });
+    .addOption(artifactOption())
+    .option(
+      "--unless-reused",
+      "do nothing when the build artifact's image was reused (it passed this environment when it was built)",
+      false,
+    )
+    .action(
+      async (
+        opts: EnvOpts & {
+          url?: string;
+          rollback: boolean;
+          junit: string;
+          artifact: string;
+          unlessReused: boolean;
+        },
+      ) => {
+        await handlers.verify(
+          {
+            ...env(opts),
+            url: opts.url,
+            rollback: opts.rollback,
+            junit: opts.junit,
+            artifact: opts.artifact,
+            ...(opts.unlessReused ? { unlessReused: true } : {}),
+          },
+          globals(),
+        );
+      },
+    );
 
   envOptions(
     program

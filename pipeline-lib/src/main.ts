@@ -18,6 +18,14 @@ export const defaultHandlers: Handlers = {
     const { push } = await import("./commands/push.js");
     await push(options, createCommandContext("push", globals));
   },
+  async attest(options, globals) {
+    const { attest } = await import("./commands/attest.js");
+    await attest(options, createCommandContext("attest", globals));
+  },
+  async evidence(options, globals) {
+    const { evidence } = await import("./commands/evidence.js");
+    await evidence(options, createCommandContext("evidence", globals));
+  },
   async promote(options, globals) {
     const { promote } = await import("./commands/promote.js");
     await promote(options, createCommandContext("promote", globals));

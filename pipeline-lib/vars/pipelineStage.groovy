@@ -82,8 +82,9 @@ final Map STAGES = [
     [id: 'build', title: 'Build image', command: 'npx --no-install pipeline build', credentials: []],
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
     [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD']]],
+    [id: 'attest', title: 'Sign evidence', command: 'npx --no-install pipeline attest', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']]],
     [id: 'deploy-test', title: 'Deploy to test', command: 'npx --no-install pipeline deploy --env test', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']]],
-    [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']], junit: 'reports/verify.xml'],
+    [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG'], [type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify.xml'],
   ],
   prod: [
     [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
@@ -92,10 +93,13 @@ final Map STAGES = [
     [id: 'resolve', title: 'Resolve verified image', command: 'npx --no-install pipeline build --reuse', credentials: []],
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
     [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: []],
+    [id: 'attest', title: 'Sign evidence', command: 'npx --no-install pipeline attest', credentials: [[type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']]],
+    [id: 'deploy-test', title: 'Deploy to test', command: 'npx --no-install pipeline deploy --env test --unless-reused', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']]],
+    [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test --unless-reused --junit reports/verify-test.xml', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify-test.xml'],
     [id: 'approval', title: 'Approval', command: 'npx --no-install pipeline history --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']], input: [message: 'Deploy this image to production?', ok: 'Deploy']],
     [id: 'promote', title: 'Promote', command: 'npx --no-install pipeline promote --digest "$(node -p \'require("./build.json").digest\')" --tag "release-$BUILD_NUMBER"', credentials: []],
     [id: 'deploy-production', title: 'Deploy to production', command: 'npx --no-install pipeline deploy --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']]],
-    [id: 'verify-production', title: 'Verify production', command: 'npx --no-install pipeline verify --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']], junit: 'reports/verify.xml'],
+    [id: 'verify-production', title: 'Verify production', command: 'npx --no-install pipeline verify --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify.xml'],
   ],
 ]
 // END GENERATED: stages

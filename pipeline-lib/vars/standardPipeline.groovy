@@ -144,6 +144,22 @@ def call(Map config = [:]) {
           }
         }
       }
+      stage('Sign evidence') {
+        when {
+          branch 'develop'
+          expression { !('attest' in skip) }
+        }
+        steps {
+          pipelineStage('attest', pipeline: 'dev', credentials: credentials)
+        }
+        post {
+          failure {
+            script {
+              env.FAILED_STAGE = env.STAGE_NAME
+            }
+          }
+        }
+      }
       stage('Deploy to test') {
         when {
           branch 'develop'
@@ -209,5 +225,5 @@ def call(Map config = [:]) {
 // Generated from the stage definitions: do not edit by hand.
 // BEGIN GENERATED: stage ids
 @groovy.transform.Field
-final List STAGE_IDS = ['install', 'lint', 'unit-tests', 'build', 'integration-tests', 'push', 'deploy-test', 'verify-test']
+final List STAGE_IDS = ['install', 'lint', 'unit-tests', 'build', 'integration-tests', 'push', 'attest', 'deploy-test', 'verify-test']
 // END GENERATED: stage ids

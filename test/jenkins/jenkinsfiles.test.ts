@@ -270,9 +270,12 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
         .filter((s) => s.step === "withCredentials" && s.phase === "steps")
         .map((s) => [s.stage, s.bindings!.map((b) => b.id)]),
     ).to.deep.equal([
+      ["Sign evidence", ["pipeline-signing-key"]],
+      ["Deploy to test", ["kubeconfig-test"]],
+      ["Verify test", ["kubeconfig-test", "pipeline-signing-key"]],
       ["Approval", ["kubeconfig-production"]],
       ["Deploy to production", ["kubeconfig-production"]],
-      ["Verify production", ["kubeconfig-production"]],
+      ["Verify production", ["kubeconfig-production", "pipeline-signing-key"]],
     ]);
     expect(notified(t)).to.deep.equal(["success"]);
   });
@@ -291,7 +294,9 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     const t = trace("master, approval aborted");
     expect(t.result).to.equal("ABORTED");
     expect(statuses(t)).to.include({ Approval: "ABORTED", Promote: "skipped: earlier failure" });
-    expect(commands(t).some((c) => /promote|deploy/.test(c ?? ""))).to.equal(false);
+    expect(commands(t).some((c) => /promote|deploy --env production/.test(c ?? ""))).to.equal(
+      false,
+    );
     expect(notified(t)).to.deep.equal([]);
   });
 

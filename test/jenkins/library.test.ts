@@ -145,7 +145,7 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
       /^standardPipeline: app is required/,
     );
     expect(trace("unknown skip").steps.find((s) => s.step === "error")?.message).to.equal(
-      "standardPipeline: skip names no stage 'deploy'; the stages: install, lint, unit-tests, build, integration-tests, push, deploy-test, verify-test",
+      "standardPipeline: skip names no stage 'deploy'; the stages: install, lint, unit-tests, build, integration-tests, push, attest, deploy-test, verify-test",
     );
   });
 
@@ -155,8 +155,9 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     expect(t.env.IMAGE_REPOSITORY).to.equal("registry.example.com/team/a");
     expect(bindings(t)).to.deep.equal([
       ["Push", ["r2"]],
+      ["Sign evidence", ["r2", "pipeline-signing-key"]],
       ["Deploy to test", ["r2", "k2"]],
-      ["Verify test", ["k2"]],
+      ["Verify test", ["k2", "r2", "pipeline-signing-key"]],
       [null, ["s2"]],
     ]);
     expect(leakedSecrets(t)).to.deep.equal([]);

@@ -64,12 +64,15 @@ function expectSecondAppTrace(t: Trace): void {
     );
   }
   expect(stageCommands(t)).to.deep.equal(
-    ran(deploys ? [...buildIds, "deploy-test", "verify-test"] : buildIds),
+    ran(deploys ? [...buildIds, "attest", "deploy-test", "verify-test"] : buildIds),
   );
   if (!deploys) {
-    expect(t.steps.some((s) => s.bindings?.some((b) => b.id.startsWith("kubeconfig")))).to.equal(
-      false,
-    );
+    // Neither a cluster nor the signing key reaches a pull request's (untrusted) code.
+    expect(
+      t.steps.some((s) =>
+        s.bindings?.some((b) => b.id.startsWith("kubeconfig") || b.id === "pipeline-signing-key"),
+      ),
+    ).to.equal(false);
   }
   expect(
     t.steps.filter((s) => s.step === "sh" && s.phase !== "steps").map((s) => s.script),

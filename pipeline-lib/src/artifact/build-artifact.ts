@@ -36,6 +36,26 @@ export const buildArtifactSchema = z.object({
   /** `repository@digest`, set by `pipeline push`. */
   imageRef: z.string().optional(),
   pushedAt: z.string().optional(),
+  /** The commit the image was built from, when it was reused (from its signed provenance). */
+  imageCommit: z.string().optional(),
+  /**
+   * Set by `pipeline test`: the contract checks it ran against `imageId`;
+   * `pipeline attest` signs them for the pushed digest whose config is that image.
+   */
+  tests: z
+    .object({
+      imageId: digest,
+      finishedAt: z.string(),
+      checks: z.array(
+        z.object({
+          name: z.string(),
+          passed: z.boolean(),
+          durationMs: z.number(),
+          failure: z.string().optional(),
+        }),
+      ),
+    })
+    .optional(),
 });
 
 export type BuildArtifact = z.infer<typeof buildArtifactSchema>;

@@ -23,9 +23,19 @@ export interface BuildOptions {
 /** Looks up a tag in the registry; undefined when absent. */
 export type TagLookup = (config: PipelineConfig, tag: string) => Promise<string | undefined>;
 
+/**
+ * Whether an image may be reused for production: its signed evidence holds
+ * everything production requires (checked as `deploy --env production` will).
+ */
+export type ReuseCheck = (
+  config: PipelineConfig,
+  image: string,
+) => Promise<{ ok: boolean; missing: string[]; builtFrom: string | undefined; evidence: string }>;
+
 export interface BuildDeps {
   builder: ImageBuilder;
   lookupTag: TagLookup;
+  checkReuse: ReuseCheck;
   now: () => Date;
 }
 
@@ -66,17 +76,30 @@ export async function build(
     const lookupTag = deps.lookupTag ?? (await defaultTagLookup(ctx.env));
     reporter.progress(`looking for ${repository}:${contentTag(treeHash)} in the registry`);
     const digest = await lookupTag(config, contentTag(treeHash));
-    if (digest) {
+    // The tag is mutable and any build may push it: reuse only what carries
+    // signed evidence that it was tested and verified.
+    const check =
+      digest &&
+      (await (deps.checkReuse ?? productionReuseCheck(ctx.env))(config, `${repository}@${digest}`));
+    if (digest && check && check.ok) {
       const artifact = await writeArtifact(artifactFile, {
         ...base,
         reused: true,
         digest,
         imageRef: `${repository}@${digest}`,
+        ...(check.builtFrom ? { imageCommit: check.builtFrom } : {}),
       });
-      reporter.result(`reused ${repository}@${digest} (same inputs, not rebuilt)`, artifact);
+      reporter.result(
+        `reused ${repository}@${digest} (same inputs, not rebuilt; ${check.evidence})`,
+        artifact,
+      );
       return { artifact, artifactFile };
     }
-    reporter.progress("no image for these inputs yet; building");
+    reporter.progress(
+      check
+        ? `${repository}@${digest} has these inputs, but production would refuse it (${check.missing.join("; ")}); building here`
+        : "no image for these inputs yet; building",
+    );
   }
 
   const builder = deps.builder ?? new DockerImageBuilder();
@@ -151,4 +174,17 @@ async function describeSource(env: NodeJS.ProcessEnv, contextDir: string): Promi
 async function defaultTagLookup(env: NodeJS.ProcessEnv): Promise<TagLookup> {
   const { resolveRegistryTarget } = await import("../registry/registry-target.js");
   return async (config, tag) => resolveRegistryTarget(config, env).registry.resolveTag(tag);
+}
+
+function productionReuseCheck(env: NodeJS.ProcessEnv): ReuseCheck {
+  return async (config, image) => {
+    const { checkImageEvidence, describeEvidence } = await import("../evidence/gate.js");
+    const gate = await checkImageEvidence(config, env, "production", image);
+    return {
+      ok: gate.verdict.ok,
+      missing: gate.verdict.missing,
+      builtFrom: gate.summary.builtFrom?.commit,
+      evidence: describeEvidence(gate.summary),
+    };
+  };
 }

@@ -7,6 +7,8 @@ import { readManifests } from "../deploy/read-manifests.js";
 import { rollBackAfterFailure } from "../deploy/recover.js";
 import { renderManifests, type ReleaseInfo } from "../deploy/render-manifests.js";
 import { ConfigError, InterruptedError, StageError, UsageError } from "../errors.js";
+import { checkImageEvidence, describeEvidence, refusal } from "../evidence/gate.js";
+import type { RegistryTargetDeps } from "../registry/registry-target.js";
 import { ApplyRejected, applyObjects } from "../kube/apply.js";
 import { ensurePodSecurity, readNamespaceLabels } from "../deploy/pod-security.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
@@ -21,10 +23,17 @@ export interface DeployOptions extends EnvironmentOptions {
   artifact: string;
   /** Check everything (config, cluster, a server-side dry run) and change nothing. */
   dryRun: boolean;
+  /**
+   * Do nothing when the build artifact says its image was reused: the prod
+   * pipeline's "Deploy to test" runs only for an image built on master.
+   */
+  unlessReused?: boolean | undefined;
 }
 
 export interface DeployDeps {
   clock: Clock;
+  /** How the evidence is read from the image's registry (tests pass their own fetch). */
+  registry: RegistryTargetDeps;
 }
 
 export interface DeployResult {
@@ -37,6 +46,8 @@ export interface DeployResult {
   revision: number | undefined;
   previousRevision: number | undefined;
   objects: string[];
+  /** The signed evidence the gate accepted, in one line. */
+  evidence: string;
   dryRun: boolean;
   durationMs: number;
 }
@@ -66,6 +77,26 @@ export async function deploy(
   // 1. Check first: nothing below changes anything until the dry run passed.
   const artifact = options.image ? undefined : await readArtifactFor(ctx, options.artifact);
   const image = options.image ?? pushedImageOf(artifact!, options.artifact);
+  if (options.unlessReused && artifact?.reused) {
+    const skipped: DeployResult = {
+      environment: options.env,
+      namespace: "",
+      deployment: config.deploy.deploymentName,
+      image,
+      commit: artifact.gitCommit,
+      revision: undefined,
+      previousRevision: undefined,
+      objects: [],
+      evidence: "",
+      dryRun: options.dryRun,
+      durationMs: 0,
+    };
+    reporter.result(
+      `${image} was reused: the build that made it passed ${options.env} already (its signed evidence says so); not deploying it again`,
+      { ...skipped, skipped: "reused" },
+    );
+    return skipped;
+  }
   const ci = readCiEnv(ctx.env);
   const release: ReleaseInfo = {
     image,
@@ -78,6 +109,19 @@ export async function deploy(
     env: ctx.env,
     reporter,
   });
+  // The gate: no Jenkinsfile, --image flag or hand-run command goes around it.
+  reporter.progress(
+    `checking the signed evidence of ${image} against what ${target.name} requires`,
+  );
+  const gate = await checkImageEvidence(config, ctx.env, target.name, image, deps.registry);
+  if (!gate.verdict.ok) {
+    throw new StageError(
+      `refusing to deploy to ${target.name}; nothing was applied: ${refusal(gate)}`,
+    );
+  }
+  release.imageCommit = gate.summary.builtFrom?.commit;
+  release.evidence = describeEvidence(gate.summary);
+  reporter.progress(`evidence accepted: ${release.evidence}`);
   const manifests = await readManifests(config.deploy.manifestsDir);
   const pullSecret = await pullSecretFor(config, image, ctx.env);
   const rendered = renderManifests(manifests, {
@@ -119,6 +163,7 @@ export async function deploy(
     image,
     commit: release.commit,
     objects: names,
+    evidence: release.evidence,
   };
   if (options.dryRun) {
     const result: DeployResult = {
@@ -129,7 +174,8 @@ export async function deploy(
       durationMs: clock.now() - started,
     };
     reporter.result(
-      `dry run: ${names.length} objects for ${target.name} pass the API server's checks; nothing was changed\n  ` +
+      `dry run: ${names.length} objects for ${target.name} pass the API server's checks and the image's evidence ` +
+        `is accepted (${release.evidence}); nothing was changed\n  ` +
         names.join("\n  "),
       result,
     );

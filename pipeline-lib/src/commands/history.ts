@@ -1,6 +1,10 @@
 import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
 import { ANNOTATIONS } from "../deploy/render-manifests.js";
-import { listRevisions, type DeploymentRevision as Revision } from "../kube/revisions.js";
+import {
+  DeploymentNotFound,
+  listRevisions,
+  type DeploymentRevision as Revision,
+} from "../kube/revisions.js";
 import type { CommandContext } from "./context.js";
 
 export type HistoryOptions = EnvironmentOptions;
@@ -11,7 +15,12 @@ export interface ReleaseRecord {
   current: boolean;
   image: string | undefined;
   digest: string | undefined;
+  /** The commit that deployed it. */
   commit: string | undefined;
+  /** The commit the image was built from (its provenance), when it differs or is known. */
+  imageCommit: string | undefined;
+  /** The signed evidence the deploy gate accepted. */
+  evidence: string | undefined;
   deployedAt: string | undefined;
   triggeredBy: string | undefined;
   buildUrl: string | undefined;
@@ -26,6 +35,8 @@ export function releaseRecord(revision: Revision): ReleaseRecord {
     image: notes[ANNOTATIONS.image] ?? revision.images[0],
     digest: revision.digest,
     commit: notes[ANNOTATIONS.commit],
+    imageCommit: notes[ANNOTATIONS.imageCommit],
+    evidence: notes[ANNOTATIONS.evidence],
     deployedAt: notes[ANNOTATIONS.deployedAt] ?? revision.createdAt,
     triggeredBy: notes[ANNOTATIONS.triggeredBy],
     buildUrl: notes[ANNOTATIONS.buildUrl],
@@ -44,9 +55,14 @@ export async function history(
     reporter: ctx.reporter,
   });
   const name = config.deploy.deploymentName;
-  const records = (await listRevisions(target.kubeConfig, target.namespace, name)).map(
-    releaseRecord,
+  // Nothing deployed yet is an answer (the first release's approval shows it), not an error.
+  const revisions = await listRevisions(target.kubeConfig, target.namespace, name).catch(
+    (error: unknown) => {
+      if (error instanceof DeploymentNotFound) return [];
+      throw error;
+    },
   );
+  const records = revisions.map(releaseRecord);
   const table = [
     ["REVISION", "DEPLOYED AT", "COMMIT", "DIGEST", "TRIGGERED BY"],
     ...records.map((r) => [
@@ -58,15 +74,23 @@ export async function history(
     ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  const text = table.map((row) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
+  const text = table.flatMap((row, i) => {
+    const line = row
+      .map((cell, j) => cell.padEnd(widths[j]!))
       .join("  ")
-      .trimEnd(),
-  );
+      .trimEnd();
+    const record = i > 0 ? records[i - 1] : undefined;
+    const built =
+      record?.imageCommit && record.imageCommit !== record.commit
+        ? `image built from ${record.imageCommit.slice(0, 12)}; `
+        : "";
+    return record && (record.evidence || built)
+      ? [line, `    ${built}${record.evidence ?? "no signed evidence recorded"}`]
+      : [line];
+  });
   ctx.reporter.result(
     records.length === 0
-      ? `no revisions of ${name} in namespace ${target.namespace} yet`
+      ? `nothing deployed to ${target.name} yet: no revisions of ${name} in namespace ${target.namespace}`
       : `${text.join("\n")}\n(* serves now; namespace ${target.namespace}, deployment ${name})`,
     { environment: target.name, namespace: target.namespace, deployment: name, revisions: records },
   );

@@ -88,10 +88,11 @@ describe("pipeline run", () => {
     expect(await ran()).to.deep.equal(["a", "b", "d", "a", "b", "c", "d"]);
   });
 
-  it("the real dev plan on a pull request stops after push", async () => {
+  it("the real dev plan on a pull request stops after push, and signs nothing", async () => {
     const ctx = testContext({ cwd: dir, configText: CONFIG, env: process.env });
     const runs = await run(options({ dryRun: true, branch: "PR-3" }), ctx);
     expect(runs.filter((r) => r.status === "skipped").map((r) => r.id)).to.deep.equal([
+      "attest",
       "deploy-test",
       "verify-test",
     ]);
@@ -107,6 +108,9 @@ describe("pipeline run", () => {
       "resolve",
       "integration-tests",
       "push",
+      "attest",
+      "deploy-test",
+      "verify-test",
       "approval",
       "promote",
       "deploy-production",

@@ -1,7 +1,7 @@
 import Docker from "dockerode";
 import path from "node:path";
 import { GenericContainer, Network, Wait, type StartedTestContainer } from "testcontainers";
-import { readArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
+import { readArtifact, writeArtifact, type BuildArtifact } from "../artifact/build-artifact.js";
 import { loadContract, runContractChecks, type CheckResult } from "../contract/contract-checks.js";
 import { writeJunitReport } from "../contract/junit-report.js";
 import { ConfigError, StageError } from "../errors.js";
@@ -132,6 +132,22 @@ export async function test(
       );
     }
     await writeJunitReport(junitFile, `contract ${image}`, results);
+    if (artifact?.imageId && image === artifact.imageId) {
+      // For `pipeline attest`: what ran against this exact image, passed or not.
+      await writeArtifact(path.resolve(ctx.cwd, options.artifact), {
+        ...(await readArtifact(path.resolve(ctx.cwd, options.artifact))),
+        tests: {
+          imageId: artifact.imageId,
+          finishedAt: new Date().toISOString(),
+          checks: results.map((r) => ({
+            name: r.name,
+            passed: r.passed,
+            durationMs: r.durationMs,
+            ...(r.failure ? { failure: r.failure } : {}),
+          })),
+        },
+      });
+    }
 
     const failed = results.filter((r) => !r.passed);
     if (failed.length > 0) {

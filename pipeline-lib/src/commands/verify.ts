@@ -10,6 +10,14 @@ import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
 import { podForService } from "../kube/pod-for-service.js";
 import { redactUrl } from "../output/redact.js";
 import { forwardPort } from "../kube/port-forward.js";
+import { readArtifact } from "../artifact/build-artifact.js";
+import { readCiEnv } from "../ci/ci-env.js";
+import { signerFromEnv } from "../evidence/keys.js";
+import { splitImage } from "../evidence/gate.js";
+import { recordEvidence } from "../evidence/registry-evidence.js";
+import { verificationPredicate } from "../evidence/statements.js";
+import { resolveRegistryTarget } from "../registry/registry-target.js";
+import { builderId } from "./attest.js";
 import type { CommandContext } from "./context.js";
 
 export interface VerifyOptions extends EnvironmentOptions {
@@ -19,6 +27,10 @@ export interface VerifyOptions extends EnvironmentOptions {
   rollback: boolean;
   /** JUnit XML report. */
   junit: string;
+  /** The build artifact: when it records a pushed image, that image must be what serves. */
+  artifact?: string | undefined;
+  /** Do nothing when the build artifact says its image was reused (see deploy). */
+  unlessReused?: boolean | undefined;
 }
 
 export interface VerifyResult {
@@ -26,8 +38,11 @@ export interface VerifyResult {
   namespace: string;
   target: string;
   commit: string | undefined;
+  image: string | undefined;
   results: CheckResult[];
   junitFile: string;
+  /** True when a signed verification summary was stored beside the image. */
+  recorded: boolean;
 }
 
 /**
@@ -44,6 +59,24 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
       `--url ${redactUrl(options.url)} is not an http(s) URL such as https://counter.example.com`,
     );
   }
+  const artifactFile = path.resolve(ctx.cwd, options.artifact ?? "build.json");
+  const built = await readArtifact(artifactFile).catch(() => undefined);
+  if (options.unlessReused && built?.reused) {
+    reporter.result(
+      `${built.imageRef ?? built.repository} was reused: it passed ${options.env} when it was built; not verifying it again`,
+      { skipped: "reused", image: built.imageRef },
+    );
+    return {
+      environment: options.env,
+      namespace: "",
+      target: "",
+      commit: built.imageCommit,
+      image: built.imageRef,
+      results: [],
+      junitFile: "",
+      recorded: false,
+    };
+  }
   const checks = await loadContract(config.app.contractPath);
   const target = await connectEnvironment(config, options, {
     env: ctx.env,
@@ -57,7 +90,17 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
       `nothing to verify: there is no Deployment ${name} in namespace ${namespace}; run \`pipeline deploy --env ${target.name}\` first`,
     );
   }
-  const commit = deployment.metadata?.annotations?.[ANNOTATIONS.commit];
+  const notes = deployment.metadata?.annotations ?? {};
+  // /version reports the commit the image was built from, which a merge commit
+  // that reused develop's image does not change.
+  const commit = notes[ANNOTATIONS.imageCommit] ?? notes[ANNOTATIONS.commit];
+  const serving = notes[ANNOTATIONS.image];
+  if (built?.digest && serving && !serving.endsWith(`@${built.digest}`)) {
+    throw new StageError(
+      `${target.name} serves ${serving}, not ${built.imageRef ?? built.digest} that ${artifactFile} records; ` +
+        "another deploy replaced it, so this run verifies nothing and rolls nothing back",
+    );
+  }
   const junitFile = path.resolve(ctx.cwd, options.junit);
 
   let results: CheckResult[];
@@ -83,7 +126,15 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
   await writeJunitReport(junitFile, `verify ${target.name}`, results);
 
   const failed = results.filter((r) => !r.passed);
-  const base = { environment: target.name, namespace, target: via, commit, results, junitFile };
+  const base = {
+    environment: target.name,
+    namespace,
+    target: via,
+    commit,
+    image: serving,
+    results,
+    junitFile,
+  };
   if (failed.length > 0) {
     const report =
       `${failed.length} of ${results.length} contract checks failed against ${target.name} (${via}):\n  ` +
@@ -108,12 +159,60 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
     });
     throw new StageError(`${report}\n${outcome.summary}\nJUnit report: ${junitFile}`);
   }
-  const result: VerifyResult = base;
+  const recorded = serving ? await recordVerification(ctx, target, serving, results) : false;
+  const result: VerifyResult = { ...base, recorded };
   reporter.result(
     `${results.length} contract checks passed against ${target.name} (${via})` +
       (commit ? `, commit ${commit.slice(0, 12)}` : "") +
+      (recorded ? `\nsigned verification summary stored beside ${serving}` : "") +
       `\nJUnit report: ${junitFile}`,
     result,
   );
   return result;
+}
+
+/**
+ * Signs a SLSA verification summary for the digest that passed and stores it
+ * beside the image: what a later deploy gate asks for ("verified in test").
+ * Without the signing key it says what that means and records nothing.
+ */
+async function recordVerification(
+  ctx: CommandContext,
+  target: { name: string; namespace: string },
+  image: string,
+  results: CheckResult[],
+): Promise<boolean> {
+  const config = await ctx.config();
+  const signer = await signerFromEnv(config, ctx.env);
+  if (!signer) {
+    ctx.reporter.warn(
+      `no signing key (${config.evidence.signingKeyEnv}): this verification in ${target.name} is not recorded ` +
+        "as evidence, so a gate that requires it will refuse this image",
+    );
+    return false;
+  }
+  const { repository, digest } = splitImage(image);
+  const store = resolveRegistryTarget(config, ctx.env, {}, repository).artifacts;
+  ctx.reporter.progress(`signing the verification summary for ${image}`);
+  await recordEvidence(
+    store,
+    digest,
+    [
+      {
+        kind: "verification",
+        predicate: verificationPredicate({
+          repository,
+          digest,
+          verifierId: builderId(ctx.env),
+          environment: target.name,
+          namespace: target.namespace,
+          checks: results,
+          buildUrl: readCiEnv(ctx.env).buildUrl,
+          verifiedAt: new Date().toISOString(),
+        }),
+      },
+    ],
+    signer,
+  );
+  return true;
 }

@@ -51,6 +51,20 @@ const quantity = z
   );
 const resourceList = z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict();
 
+/**
+ * The signed evidence an image must carry before `deploy` applies it to an
+ * environment. When absent: production requires provenance, passed tests and
+ * a passed verification in test; test requires provenance.
+ */
+const evidenceRequirements = z
+  .object({
+    provenance: z.boolean().default(true),
+    sbom: z.boolean().default(false),
+    tests: z.boolean().default(false),
+    verifiedIn: z.array(z.enum(["test", "production"])).default([]),
+  })
+  .strict();
+
 /** Where one environment lives and how big it is; everything else is in the manifests. */
 const environment = z
   .object({
@@ -106,6 +120,8 @@ const environment = z
      * at): its `pod-security.kubernetes.io/*` labels. `restricted` when absent.
      */
     podSecurity: z.enum(["restricted", "baseline", "privileged"]).optional(),
+    /** What the image must carry to be deployed here; see evidenceRequirements. */
+    requires: evidenceRequirements.optional(),
   })
   .strict();
 
@@ -210,6 +226,19 @@ export const configSchema = z
       .object({ test: environment.optional(), production: environment.optional() })
       .strict()
       .default({}),
+    /** Signed evidence: the keys the deploy gate trusts, and where the signing key comes from. */
+    evidence: z
+      .object({
+        /**
+         * Public keys (PEM files relative to this file, or PEM text) whose
+         * signatures the gate accepts; list several to rotate keys.
+         */
+        trustedKeys: z.array(z.string().min(1)).default([]),
+        /** The variable holding the private key file (a Jenkins file credential). */
+        signingKeyEnv: envVarName.default("PIPELINE_SIGNING_KEY"),
+      })
+      .strict()
+      .default({ trustedKeys: [], signingKeyEnv: "PIPELINE_SIGNING_KEY" }),
   })
   .strict();
 
@@ -217,6 +246,20 @@ export type RawPipelineConfig = z.infer<typeof configSchema>;
 export type RegistryAuthConfig = z.infer<typeof registryAuthSchema>;
 export type EnvironmentConfig = z.infer<typeof environment>;
 export type SidecarConfig = z.infer<typeof sidecar>;
+export type EvidenceRequirementsConfig = z.infer<typeof evidenceRequirements>;
+
+/** What an environment requires when its config says nothing (see evidenceRequirements). */
+export const DEFAULT_REQUIREMENTS: Record<EnvironmentName, EvidenceRequirementsConfig> = {
+  test: { provenance: true, sbom: false, tests: false, verifiedIn: [] },
+  production: { provenance: true, sbom: false, tests: true, verifiedIn: ["test"] },
+};
+
+export function requirementsFor(
+  environmentName: EnvironmentName,
+  environment: EnvironmentConfig | undefined,
+): EvidenceRequirementsConfig {
+  return environment?.requires ?? DEFAULT_REQUIREMENTS[environmentName];
+}
 export const ENVIRONMENT_NAMES = ["test", "production"] as const;
 export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
 

@@ -11,6 +11,10 @@ export const ANNOTATIONS = {
   buildUrl: "pipeline-lib.dev/build-url",
   triggeredBy: "pipeline-lib.dev/triggered-by",
   deployedAt: "pipeline-lib.dev/deployed-at",
+  /** The commit the image was built from (its provenance); `commit` is the one that deployed it. */
+  imageCommit: "pipeline-lib.dev/image-commit",
+  /** The signed evidence the deploy gate accepted, in one line. */
+  evidence: "pipeline-lib.dev/evidence",
 } as const;
 
 export const VERSION_LABEL = "app.kubernetes.io/version";
@@ -19,7 +23,12 @@ export const VERSION_LABEL = "app.kubernetes.io/version";
 export interface ReleaseInfo {
   /** `repository@sha256:…` (a tag before the @ is allowed). */
   image: string;
+  /** The commit that deployed it (a merge commit on master, say). */
   commit: string | undefined;
+  /** The commit the image was built from, from its signed provenance; may differ from `commit`. */
+  imageCommit?: string | undefined;
+  /** What the deploy gate accepted, in one line, for `history`. */
+  evidence?: string | undefined;
   buildUrl: string | undefined;
   triggeredBy: string;
   deployedAt: string;
@@ -221,7 +230,9 @@ function renderAppDeployment(deployment: Json, input: RenderInput): void {
   else spec(deployment).replicas = environment.replicas;
 
   // The version label says which commit runs; a label value allows 63 characters.
-  const version = labelValue(release.commit ?? digestOf(release.image).slice("sha256:".length, 19));
+  const version = labelValue(
+    release.imageCommit ?? release.commit ?? digestOf(release.image).slice("sha256:".length, 19),
+  );
   labels(deployment)[VERSION_LABEL] = version;
   labels(template)[VERSION_LABEL] = version;
 
@@ -237,6 +248,8 @@ function renderAppDeployment(deployment: Json, input: RenderInput): void {
     [ANNOTATIONS.deployedAt]: release.deployedAt,
     ...(release.commit ? { [ANNOTATIONS.commit]: release.commit } : {}),
     ...(release.buildUrl ? { [ANNOTATIONS.buildUrl]: release.buildUrl } : {}),
+    ...(release.imageCommit ? { [ANNOTATIONS.imageCommit]: release.imageCommit } : {}),
+    ...(release.evidence ? { [ANNOTATIONS.evidence]: release.evidence } : {}),
   });
 }
 

@@ -19,3 +19,28 @@ export interface ImageRegistry {
   /** Points `tag` at the manifest `digest`, which must already be in the repository. */
   tagManifest(digest: string, tag: string): Promise<TagResult>;
 }
+
+/** A manifest as the registry stores it: the exact bytes, their media type and digest. */
+export interface StoredManifest {
+  readonly bytes: Uint8Array;
+  readonly mediaType: string;
+  readonly digest: string;
+}
+
+/**
+ * Raw Registry v2 access for what travels beside an image in its repository
+ * (signed evidence in cosign's layout): manifests by tag or digest, and blobs.
+ */
+export interface OciArtifactStore {
+  readonly repository: string;
+  getManifest(reference: string): Promise<StoredManifest | undefined>;
+  /** Stores a manifest under a tag or its digest; `referrers` is true when the registry indexed its `subject` (OCI 1.1). */
+  putManifest(
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: string; referrers: boolean }>;
+  getBlob(digest: string): Promise<Uint8Array>;
+  /** Uploads a blob unless the repository has it; returns its digest. */
+  pushBlob(bytes: Uint8Array): Promise<string>;
+}

@@ -6,7 +6,7 @@ import { createAuthProvider } from "./create-auth-provider.js";
 import { EcrAuthProvider } from "./ecr-auth-provider.js";
 import { EcrRegistry } from "./ecr-registry.js";
 import { resolveEcrTarget } from "./ecr-target.js";
-import type { ImageRegistry } from "./image-registry.js";
+import type { ImageRegistry, OciArtifactStore } from "./image-registry.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";
 import { RegistryV2Client, type Fetch } from "./registry-v2-client.js";
 
@@ -18,6 +18,8 @@ export interface RegistryTarget {
   readonly auth: RegistryAuthProvider;
   /** Tag lookups and tagging without pulling. */
   readonly registry: ImageRegistry;
+  /** Manifests and blobs beside the image: its signed evidence, in cosign's layout. */
+  readonly artifacts: OciArtifactStore;
 }
 
 export interface RegistryTargetDeps {
@@ -53,21 +55,26 @@ export function resolveRegistryTarget(
   if (settings.provider === "ecr") {
     const target = resolveEcrTarget(settings, reference, env);
     const client = deps.ecrClient ?? new ECRClient({ region: target.region });
+    const auth = new EcrAuthProvider({ target, client });
     return {
       reference,
-      auth: new EcrAuthProvider({ target, client }),
+      auth,
       registry: new EcrRegistry({ target, client }),
+      // ECR serves the Registry v2 API too, with the same token (user AWS).
+      artifacts: new RegistryV2Client({
+        ref: reference,
+        auth,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+        ...(deps.scheme ? { scheme: deps.scheme } : {}),
+      }),
     };
   }
   const auth = createAuthProvider(settings, reference, env);
-  return {
-    reference,
+  const client = new RegistryV2Client({
+    ref: reference,
     auth,
-    registry: new RegistryV2Client({
-      ref: reference,
-      auth,
-      ...(deps.fetch ? { fetch: deps.fetch } : {}),
-      ...(deps.scheme ? { scheme: deps.scheme } : {}),
-    }),
-  };
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.scheme ? { scheme: deps.scheme } : {}),
+  });
+  return { reference, auth, registry: client, artifacts: client };
 }

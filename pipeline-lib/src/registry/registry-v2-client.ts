@@ -1,7 +1,12 @@
 import { createHash } from "node:crypto";
 import { StageError } from "../errors.js";
 import { isLoopbackRegistry, type RepositoryReference } from "../reference/image-reference.js";
-import type { ImageRegistry, TagResult } from "./image-registry.js";
+import type {
+  ImageRegistry,
+  OciArtifactStore,
+  StoredManifest,
+  TagResult,
+} from "./image-registry.js";
 import { MANIFEST_MEDIA_TYPES } from "./manifest-media-types.js";
 import type { RegistryAuthProvider } from "./registry-auth-provider.js";
 
@@ -28,7 +33,7 @@ const ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
  * The manifest endpoints of the Registry v2 API (Distribution, Harbor, Docker
  * Hub, ECR's v2 endpoint), with the Basic and Bearer token challenges.
  */
-export class RegistryV2Client implements ImageRegistry {
+export class RegistryV2Client implements ImageRegistry, OciArtifactStore {
   readonly repository: string;
   readonly #ref: RepositoryReference;
   readonly #auth: RegistryAuthProvider;
@@ -87,6 +92,67 @@ export class RegistryV2Client implements ImageRegistry {
     return previous ? { change: "moved", previousDigest: previous } : { change: "created" };
   }
 
+  async getManifest(reference: string): Promise<StoredManifest | undefined> {
+    const manifest = await this.#getManifest(reference);
+    if (!manifest) return undefined;
+    const digest = sha256(manifest.bytes);
+    if (reference.startsWith("sha256:") && digest !== reference) {
+      throw new StageError(
+        `registry ${this.#ref.registry} served manifest ${reference} of ${this.repository} with bytes that hash to ${digest}`,
+      );
+    }
+    return { ...manifest, digest };
+  }
+
+  async putManifest(
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: string; referrers: boolean }> {
+    const response = await this.#send("PUT", `manifests/${reference}`, {
+      headers: { "content-type": mediaType },
+      body: bytes,
+    });
+    await this.#expectOk(response, `store manifest ${reference}`);
+    await response.body?.cancel();
+    // OCI 1.1: a registry that indexed the manifest's subject says so.
+    return { digest: sha256(bytes), referrers: response.headers.has("oci-subject") };
+  }
+
+  async getBlob(digest: string): Promise<Uint8Array> {
+    const response = await this.#send("GET", `blobs/${digest}`, { headers: {} });
+    await this.#expectOk(response, `get blob ${digest}`);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (sha256(bytes) !== digest) {
+      throw new StageError(
+        `registry ${this.#ref.registry} served blob ${digest} of ${this.repository} with bytes that hash to ${sha256(bytes)}`,
+      );
+    }
+    return bytes;
+  }
+
+  async pushBlob(bytes: Uint8Array): Promise<string> {
+    const digest = sha256(bytes);
+    const head = await this.#send("HEAD", `blobs/${digest}`, { headers: {} });
+    if (head.ok) return digest;
+    const start = await this.#send("POST", "blobs/uploads/", { headers: {} });
+    await this.#expectOk(start, `start a blob upload`);
+    await start.body?.cancel();
+    const location = start.headers.get("location");
+    if (!location) {
+      throw new StageError(`registry ${this.#ref.registry} started an upload without a Location`);
+    }
+    const url = new URL(location, this.#base);
+    url.searchParams.set("digest", digest);
+    const put = await this.#send("PUT", url.toString(), {
+      headers: { "content-type": "application/octet-stream" },
+      body: bytes,
+    });
+    await this.#expectOk(put, `upload blob ${digest}`);
+    await put.body?.cancel();
+    return digest;
+  }
+
   async #getManifest(
     reference: string,
   ): Promise<{ bytes: Uint8Array; mediaType: string } | undefined> {
@@ -112,7 +178,8 @@ export class RegistryV2Client implements ImageRegistry {
     path: string,
     { body, headers }: { headers: Record<string, string>; body?: Uint8Array },
   ): Promise<Response> {
-    const url = `${this.#base}/${path}`;
+    // An upload's Location is a whole URL; everything else is relative to the repository.
+    const url = /^https?:\/\//.test(path) ? path : `${this.#base}/${path}`;
     const attempt = (authorization: string | undefined) =>
       this.#fetchOrThrow(url, {
         method,

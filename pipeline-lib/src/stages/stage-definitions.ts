@@ -59,6 +59,13 @@ const kubeconfig = (env: "test" | "production"): CredentialBinding => ({
   id: `kubeconfig-${env}`,
   variable: "KUBECONFIG",
 });
+// The ECDSA P-256 private key that signs evidence. Bound only in stages that
+// run on develop and master: a pull request's code is untrusted.
+const signingKey: CredentialBinding = {
+  type: "file",
+  id: "pipeline-signing-key",
+  variable: "PIPELINE_SIGNING_KEY",
+};
 
 const install: StageDefinition = {
   id: "install",
@@ -109,6 +116,14 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       command: "npx --no-install pipeline push",
       credentials: [registry],
     },
+    // Provenance, SBOM and the test results, signed and stored beside the image.
+    {
+      id: "attest",
+      title: "Sign evidence",
+      command: "npx --no-install pipeline attest",
+      when: onDevelop,
+      credentials: [registry, signingKey],
+    },
     {
       id: "deploy-test",
       title: "Deploy to test",
@@ -117,20 +132,23 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       // The test cluster pulls with an imagePullSecret made from the registry credentials.
       credentials: [registry, kubeconfig("test")],
     },
+    // A pass is signed as a verification summary: what production's gate asks for.
     {
       id: "verify-test",
       title: "Verify test",
       command: "npx --no-install pipeline verify --env test",
       when: onDevelop,
-      credentials: [kubeconfig("test")],
+      credentials: [kubeconfig("test"), registry, signingKey],
       junit: "reports/verify.xml",
     },
   ],
   // The prod pipeline ships the image that develop verified for the same inputs
-  // (`build --reuse` finds it; `test` and `push` then only confirm and tag it).
-  // When there is none it builds the image here, so the whole dev gauntlet runs:
-  // lint and unit tests first (cheap, and they guard master either way). ECR
-  // credentials come from the agent's IAM role (IRSA), not from Jenkins.
+  // (`build --reuse` finds it, and reuses it only when its signed evidence holds
+  // what production requires; `test`, `push`, `attest` and the test stages then
+  // only confirm it). When there is none (a hotfix merged straight into master)
+  // it builds the image here, so the whole dev gauntlet runs, through a deploy
+  // and verification in test, before the approval. ECR credentials come from
+  // the agent's IAM role (IRSA), not from Jenkins.
   prod: [
     { ...install, when: onMaster },
     { ...lint, when: onMaster },
@@ -143,6 +161,29 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
     },
     { ...integrationTests, when: onMaster },
     { id: "push", title: "Push", command: "npx --no-install pipeline push", when: onMaster },
+    {
+      id: "attest",
+      title: "Sign evidence",
+      command: "npx --no-install pipeline attest",
+      when: onMaster,
+      credentials: [signingKey],
+    },
+    {
+      id: "deploy-test",
+      title: "Deploy to test",
+      command: "npx --no-install pipeline deploy --env test --unless-reused",
+      when: onMaster,
+      credentials: [kubeconfig("test")],
+    },
+    {
+      id: "verify-test",
+      title: "Verify test",
+      command:
+        "npx --no-install pipeline verify --env test --unless-reused --junit reports/verify-test.xml",
+      when: onMaster,
+      credentials: [kubeconfig("test"), signingKey],
+      junit: "reports/verify-test.xml",
+    },
     // What production runs now, then a person says yes (REQUIRE_APPROVAL, on by default).
     {
       id: "approval",
@@ -171,7 +212,7 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       title: "Verify production",
       command: "npx --no-install pipeline verify --env production",
       when: onMaster,
-      credentials: [kubeconfig("production")],
+      credentials: [kubeconfig("production"), signingKey],
       junit: "reports/verify.xml",
     },
   ],
