@@ -9,6 +9,7 @@ import {
 } from "../pipeline-lib/src/test-support/registry-server.js";
 import { baseImages } from "./support/base-images.js";
 import { runPipelineBin } from "../pipeline-lib/src/test-support/run-process.js";
+import { makeSigningKey } from "../pipeline-lib/src/test-support/signing-key.js";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 
@@ -40,6 +41,7 @@ describe("pipeline build && pipeline test && pipeline push, through the bin @slo
       BRANCH_NAME: "develop",
       BUILD_NUMBER: "7",
       TESTCONTAINERS_RYUK_DISABLED: "true",
+      ...(await makeSigningKey(path.join(path.dirname(work), "keys"))).env,
     };
   });
   after(async () => {
@@ -47,7 +49,7 @@ describe("pipeline build && pipeline test && pipeline push, through the bin @slo
     if (work) await rm(path.dirname(work), { recursive: true, force: true });
   });
 
-  it("ships one digest-addressed image, then finds it again instead of rebuilding", async () => {
+  it("ships one digest-addressed image with its signed evidence, and reuses it only once it is verified", async () => {
     const build = await pipeline(["build"], env, work);
     expect(build.code, build.stderr).to.equal(0);
     expect(build.stderr).to.match(/\[build \+\d+\.\ds\] Step 1\/\d+ :/);
@@ -98,15 +100,43 @@ describe("pipeline build && pipeline test && pipeline push, through the bin @slo
     expect(again.code, again.stderr).to.equal(0);
     expect(JSON.parse(again.stdout)).to.include({ change: "unchanged", digest: artifact.digest });
 
-    // Same inputs, next build: the registry has it, so nothing is rebuilt.
+    // Provenance, SBOM and the test results, signed beside the image.
+    const attest = await pipeline(["--json", "attest"], env, work);
+    expect(attest.code, attest.stderr).to.equal(0);
+    expect(JSON.parse(attest.stdout)).to.include({ added: 3, skipped: 0 });
+    const again2 = await pipeline(["--json", "attest"], env, work);
+    expect(JSON.parse(again2.stdout), "attesting twice stores nothing twice").to.include({
+      added: 0,
+      skipped: 3,
+    });
+    const shown = await pipeline(["--json", "evidence", "--env", "test"], env, work);
+    expect(shown.code, shown.stderr).to.equal(0);
+    const report = JSON.parse(shown.stdout) as {
+      accepted: { kind: string }[];
+      tests: { result: string; passed: number };
+      builtFrom: { ref: string };
+      verdict: { ok: boolean };
+    };
+    expect(report.accepted.map((a) => a.kind)).to.deep.equal(["provenance", "sbom", "tests"]);
+    expect(report.tests.result).to.equal("PASSED");
+    expect(report.tests.passed).to.be.greaterThan(3);
+    expect(report.builtFrom.ref).to.equal("develop");
+    expect(report.verdict.ok).to.equal(true);
+    const forProduction = await pipeline(["evidence", "--env", "production"], env, work);
+    expect(forProduction.code).to.equal(1);
+    expect(forProduction.stdout).to.include("a passed verification in test");
+
+    // Same inputs, next build: the registry has it, but it was never verified in
+    // test, so production would refuse it and it is built again, not reused.
     const reuse = await pipeline(
       ["--json", "build", "--reuse"],
       { ...env, BUILD_NUMBER: "8" },
       work,
     );
     expect(reuse.code, reuse.stderr).to.equal(0);
-    expect(JSON.parse(reuse.stdout)).to.include({ reused: true, digest: artifact.digest });
-    expect(reuse.stderr).to.not.match(/Step 1\//);
+    expect(JSON.parse(reuse.stdout)).to.include({ reused: false });
+    expect(reuse.stderr).to.include("production would refuse it");
+    expect(reuse.stderr).to.match(/Step 1\//);
   });
 
   it("exits 2 on a configuration error and names the variable", async () => {

@@ -1,4 +1,5 @@
 import * as k8s from "@kubernetes/client-node";
+import { makeSigningKey } from "../../pipeline-lib/src/test-support/signing-key.js";
 import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
@@ -141,6 +142,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
       `npm pack: ${path.basename(pack.tarball)} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
     const prepared = await clusterWithRegistry(dir);
+    const key = await makeSigningKey(path.join(dir, "keys"));
     cluster = prepared.cluster;
     registry = prepared.registry;
 
@@ -162,6 +164,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
       KUBECONFIG: prepared.kubeconfigFile,
       TEST_NAMESPACE: namespace,
       TESTCONTAINERS_RYUK_DISABLED: "true",
+      ...key.env,
     };
     for (const key of ["BRANCH_NAME", "BUILD_NUMBER", "GIT_COMMIT", "JOB_NAME", "BUILD_URL"]) {
       delete env[key];
@@ -230,6 +233,10 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
       new RegExp(`^${registry!.host}/static-site@sha256:[0-9a-f]{64}$`),
     );
 
+    const attest = await pipeline("attest");
+    ok(attest);
+    expect(lastLine(attest)).to.match(/^signed provenance, sbom, tests for /);
+
     const deploy = await pipeline("deploy", "--env", "test");
     ok(deploy);
     expect(lastLine(deploy)).to.match(
@@ -243,7 +250,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
     const verified = await readFile(path.join(app, "reports/verify.xml"), "utf8");
     expect(verified).to.match(/failures="0"/);
     expect(verified).to.include("GET /version reports the commit that was built");
-    for (const run of [build, test, push, deploy, verify]) {
+    for (const run of [build, test, push, attest, deploy, verify]) {
       expect(run.stderr + run.stdout).to.not.include(registry!.password);
     }
 

@@ -1,4 +1,5 @@
 import * as k8s from "@kubernetes/client-node";
+import { makeSigningKey } from "../../pipeline-lib/src/test-support/signing-key.js";
 import { expect } from "chai";
 import type { Command } from "commander";
 import { execFileSync } from "node:child_process";
@@ -162,7 +163,10 @@ describe("no secret leaks from the dev pipeline's build, test, push, deploy, ver
     deployerFile = path.join(work, "deployer.kubeconfig");
     await writeFile(deployerFile, tokenKubeconfig(admin, token), { mode: 0o600 });
 
+    const signingKey = await makeSigningKey(path.join(work, "keys"));
+    const keyBody = (await readFile(signingKey.privateKeyFile, "utf8")).split("\n")[1]!;
     secrets = [
+      { name: "the signing key (PIPELINE_SIGNING_KEY's file)", value: keyBody },
       { name: "REGISTRY_PASSWORD", value: password, base64: true },
       { name: "registry user:password", value: `${registry.username}:${password}`, base64: true },
       { name: "the wrong REGISTRY_PASSWORD", value: wrongPassword, base64: true },
@@ -194,6 +198,7 @@ describe("no secret leaks from the dev pipeline's build, test, push, deploy, ver
       TESTCONTAINERS_RYUK_DISABLED: "true",
       PIPELINE_TRIGGERED_BY: "leak-check",
       PIPELINE_GROOVY_JAR: await groovyJar(),
+      ...signingKey.env,
     };
     // The snapshot's files (service/dist copied into it) are older than this.
     await sleep(100);
@@ -232,6 +237,7 @@ describe("no secret leaks from the dev pipeline's build, test, push, deploy, ver
     ok(await pipeline("build", stageArgs("build")));
     ok(await pipeline("integration tests", stageArgs("integration-tests")));
     ok(await pipeline("push", stageArgs("push")));
+    ok(await pipeline("attest", stageArgs("attest")));
     ok(await pipeline("deploy", stageArgs("deploy-test")));
     ok(await pipeline("verify", stageArgs("verify-test")));
     ok(await pipeline("history", ["history", "--env", "test"]));

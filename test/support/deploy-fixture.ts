@@ -12,6 +12,14 @@ import {
 } from "../../pipeline-lib/src/test-support/run-process.js";
 import { snapshotRepository } from "./snapshot-repository.js";
 import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
+import { keyFileSigner } from "../../pipeline-lib/src/evidence/keys.js";
+import { recordEvidence } from "../../pipeline-lib/src/evidence/registry-evidence.js";
+import { provenancePredicate } from "../../pipeline-lib/src/evidence/statements.js";
+import { resolveRegistryTarget } from "../../pipeline-lib/src/registry/registry-target.js";
+import {
+  makeSigningKey,
+  type SigningKeyFiles,
+} from "../../pipeline-lib/src/test-support/signing-key.js";
 import {
   startRegistryServer,
   type StartedRegistryServer,
@@ -60,6 +68,8 @@ export type Run = ProcessRun;
  *   Kubernetes (it sees KUBERNETES_SERVICE_HOST);
  * - `wrongCommit`: gets ready, but reports another commit than the deploy
  *   recorded (the contract's /version check fails).
+ * Each carries signed provenance (the key is `signingKey`, which every project
+ * trusts), so the deploy gate lets it into test; v1's comes from `pipeline attest`.
  */
 export class DeployFixture implements AsyncDisposable {
   private constructor(
@@ -75,6 +85,7 @@ export class DeployFixture implements AsyncDisposable {
       wrongCommit: PushedImage;
     },
     readonly redisImage: string,
+    readonly signingKey: SigningKeyFiles,
   ) {}
 
   static async create(progress: (line: string) => void = () => undefined): Promise<DeployFixture> {
@@ -87,6 +98,7 @@ export class DeployFixture implements AsyncDisposable {
     );
     try {
       const repo = await snapshotRepository(work);
+      const signingKey = await makeSigningKey(path.join(work, "keys"));
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         IMAGE_REPOSITORY: `${registry.host}/visit-counter`,
@@ -96,9 +108,10 @@ export class DeployFixture implements AsyncDisposable {
         TESTCONTAINERS_RYUK_DISABLED: "true",
         PIPELINE_TRIGGERED_BY: "deploy-test",
         KUBECONFIG: kubeconfigFile,
+        ...signingKey.env,
       };
-      progress("building and pushing the service image with the CLI");
-      for (const step of [["build"], ["push"]]) {
+      progress("building, pushing and attesting the service image with the CLI");
+      for (const step of [["build"], ["push"], ["attest"]]) {
         const run = await runPipeline(step, { env, cwd: repo });
         if (run.code !== 0) throw new Error(`pipeline ${step[0]} failed:\n${run.stderr}`);
       }
@@ -144,11 +157,49 @@ export class DeployFixture implements AsyncDisposable {
           commit: "3333333333333333333333333333333333333333",
         },
       };
+      progress("signing the variants' provenance");
+      const store = resolveRegistryTarget(
+        {
+          image: { repository: artifact.repository } as never,
+          registry: {
+            auth: {
+              provider: "basic",
+              usernameEnv: "REGISTRY_USERNAME",
+              passwordEnv: "REGISTRY_PASSWORD",
+            },
+          },
+        },
+        env,
+      ).artifacts;
+      const signer = await keyFileSigner(signingKey.privateKeyFile);
+      for (const image of [images.next, images.crash, images.wrongCommit]) {
+        const digest = image.ref.slice(image.ref.indexOf("@") + 1);
+        await recordEvidence(
+          store,
+          digest,
+          [
+            {
+              kind: "provenance",
+              predicate: fixtureProvenance(artifact.repository, digest, image.commit),
+            },
+          ],
+          signer,
+        );
+      }
       const redisLocal = process.env.REDIS_IMAGE ?? "redis:7-bookworm";
       const redisImage = await buildAndPush(docker, `${registry.host}/redis:7`, credentials, [
         `FROM ${redisLocal}`,
       ]);
-      return new DeployFixture(cluster, kubeconfigFile, registry, work, env, images, redisImage);
+      return new DeployFixture(
+        cluster,
+        kubeconfigFile,
+        registry,
+        work,
+        env,
+        images,
+        redisImage,
+        signingKey,
+      );
     } catch (error) {
       await registry[Symbol.asyncDispose]();
       await rm(work, { recursive: true, force: true });
@@ -186,6 +237,8 @@ image:
   context: ${ROOT}
 registry:
   auth: { provider: basic, usernameEnv: REGISTRY_USERNAME, passwordEnv: REGISTRY_PASSWORD }
+evidence:
+  trustedKeys: [${this.signingKey.publicKeyFile}]
 deploy:
   manifests: ${overrides.manifests ?? path.join(ROOT, "k8s")}
   rolloutTimeoutSeconds: ${overrides.rolloutTimeoutSeconds ?? 120}
@@ -247,11 +300,35 @@ function productionEnvironment(
 ): string {
   if (!production) return "";
   const { namespace, autoscaling } = production;
+  // Provenance only: these tests are about rollouts, not the production gate
+  // (test/evidence/production-gate.test.ts holds production to its defaults).
   return `  production:
     namespace: ${namespace}
+    requires: { provenance: true }
     storageClass: standard
     host: ${namespace}.test.local
 ${autoscaling ? `    autoscaling: { minReplicas: ${autoscaling.minReplicas}, maxReplicas: ${autoscaling.maxReplicas} }\n` : ""}`;
+}
+
+/** Signed provenance for a fixture image that was built outside the CLI. */
+function fixtureProvenance(repository: string, digest: string, commit: string) {
+  const now = new Date().toISOString();
+  return provenancePredicate({
+    repository,
+    digest,
+    builderId: "deploy-fixture",
+    buildUrl: undefined,
+    buildNumber: undefined,
+    sourceUrl: undefined,
+    branch: "develop",
+    commit,
+    treeHash: "0".repeat(40),
+    baseImages: [],
+    lockfile: undefined,
+    imageId: undefined,
+    startedOn: now,
+    finishedOn: now,
+  });
 }
 
 /** Requests a visitor would make, in a loop, counting every failure, until stopped. */
@@ -295,7 +372,7 @@ function runPipeline(args: string[], options: { env: NodeJS.ProcessEnv; cwd: str
 }
 
 /** `docker build` of a Dockerfile with no context, then a push; resolves to `repository@digest`. */
-async function buildAndPush(
+export async function buildAndPush(
   docker: Docker,
   tagged: string,
   authconfig: { username: string; password: string; serveraddress: string },

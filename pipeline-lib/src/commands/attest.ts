@@ -97,7 +97,6 @@ export async function attest(
   }
 
   const docker = deps.docker ?? new Docker();
-  const now = new Date().toISOString();
   const predicates: { kind: EvidenceKind; predicate: Record<string, unknown> }[] = [];
   reporter.progress("writing the build provenance");
   predicates.push({

@@ -86,7 +86,8 @@ export function verifyEnvelope(envelope: unknown, trusted: readonly TrustedKey[]
   }
   if (trusted.length === 0) return { ok: false, reason: "no trusted keys are configured" };
   const named = new Set(parsed.signatures.map((s) => s?.keyid).filter(Boolean));
-  const candidates = named.size > 0 ? trusted.filter((k) => named.has(k.keyId)) : trusted;
+  const unnamed = parsed.signatures.some((s) => !(s as { keyid?: string } | null)?.keyid);
+  const candidates = unnamed ? trusted : trusted.filter((k) => named.has(k.keyId));
   if (candidates.length === 0) {
     return {
       ok: false,
@@ -94,18 +95,17 @@ export function verifyEnvelope(envelope: unknown, trusted: readonly TrustedKey[]
     };
   }
   for (const candidate of candidates) {
-    if (signedBy(parsed as SerializedEnvelope, candidate)) {
-      let statement: Statement;
-      try {
-        statement = JSON.parse(Buffer.from(parsed.payload, "base64").toString("utf8")) as Statement;
-      } catch {
-        return { ok: false, reason: "the signed payload is not JSON" };
-      }
-      if (statement._type !== "https://in-toto.io/Statement/v1" || !statement.predicateType) {
-        return { ok: false, reason: "the signed payload is not an in-toto Statement v1" };
-      }
-      return { ok: true, statement, keyId: candidate.keyId, source: candidate.source };
+    if (!signedBy(parsed as SerializedEnvelope, candidate)) continue;
+    let statement: Statement | null;
+    try {
+      statement = JSON.parse(Buffer.from(parsed.payload, "base64").toString("utf8")) as Statement;
+    } catch {
+      return { ok: false, reason: "the signed payload is not JSON" };
     }
+    if (statement?._type !== "https://in-toto.io/Statement/v1" || !statement.predicateType) {
+      return { ok: false, reason: "the signed payload is not an in-toto Statement v1" };
+    }
+    return { ok: true, statement, keyId: candidate.keyId, source: candidate.source };
   }
   return {
     ok: false,
@@ -116,35 +116,37 @@ export function verifyEnvelope(envelope: unknown, trusted: readonly TrustedKey[]
   };
 }
 
+/** True when one of the envelope's signatures (unnamed, or naming this key) verifies with the key. */
 function signedBy(envelope: SerializedEnvelope, key: TrustedKey): boolean {
   const hint = key.keyId;
-  const bundle = bundleFromJSON({
-    mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-    verificationMaterial: {
-      publicKey: { hint },
-      tlogEntries: [],
-      timestampVerificationData: { rfc3161Timestamps: [] },
-    },
-    dsseEnvelope: {
-      ...envelope,
-      // sigstore's bundle holds exactly one signature; try each that names this key (or none).
-      signatures: envelope.signatures.filter((s) => !s.keyid || s.keyid === hint).slice(0, 1),
-    },
-  });
-  if (
-    bundle.content.$case !== "dsseEnvelope" ||
-    bundle.content.dsseEnvelope.signatures.length === 0
-  ) {
-    return false;
-  }
   const verifier = new Verifier(
     toTrustMaterial(NO_ROOT, () => ({ publicKey: key.key, validFor: () => true })),
     { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 },
   );
-  try {
-    verifier.verify(toSignedEntity(bundle));
-    return true;
-  } catch {
-    return false;
-  }
+  const signatures = envelope.signatures.filter(
+    (s): s is SerializedEnvelope["signatures"][number] =>
+      typeof s === "object" &&
+      s !== null &&
+      typeof s.sig === "string" &&
+      (!s.keyid || s.keyid === hint),
+  );
+  // sigstore's bundle holds exactly one signature: try each that may be this key's.
+  return signatures.some((signature) => {
+    try {
+      const bundle = bundleFromJSON({
+        mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+        verificationMaterial: {
+          publicKey: { hint },
+          tlogEntries: [],
+          timestampVerificationData: { rfc3161Timestamps: [] },
+        },
+        dsseEnvelope: { ...envelope, signatures: [signature] },
+      });
+      verifier.verify(toSignedEntity(bundle));
+      return true;
+    } catch {
+      // A malformed or non-matching signature is not this key's; the caller says why.
+      return false;
+    }
+  });
 }

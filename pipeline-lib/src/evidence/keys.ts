@@ -93,7 +93,7 @@ export async function keyFileSigner(file: string): Promise<EvidenceSigner> {
   const publicKeyPem = createPublicKey(key).export({ type: "spki", format: "pem" }).toString();
   return {
     publicKeyPem,
-    sign: async (data) => sign("sha256", data, { key, dsaEncoding: "der" }),
+    sign: (data) => Promise.resolve(sign("sha256", data, { key, dsaEncoding: "der" })),
   };
 }
 

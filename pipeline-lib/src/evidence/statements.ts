@@ -167,7 +167,8 @@ export function verificationPredicate(input: {
     timeVerified: input.verifiedAt,
     resourceUri: `${input.repository}@${input.digest}`,
     policy: { uri: VERIFY_POLICY },
-    verificationResult: input.checks.every((c) => c.passed) ? "PASSED" : "FAILED",
+    verificationResult:
+      input.checks.length > 0 && input.checks.every((c) => c.passed) ? "PASSED" : "FAILED",
     verifiedLevels: [],
     slsaVersion: "1.0",
     // Extensions: where it was verified, by which build, with which checks.
