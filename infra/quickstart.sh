@@ -109,10 +109,18 @@ cluster() {
   fi
 }
 
+# Evidence is signed and checked in local runs too, with a key pair of this
+# machine's own (infra/keys/), trusted through the config's PIPELINE_TRUSTED_KEY.
+signing_key() {
+  eval "$(bash "$here/keys/local-signing-key.sh" env)"
+  prepared+=("  signing key: $PIPELINE_SIGNING_KEY (trusted: $PIPELINE_TRUSTED_KEY)")
+}
+
 step "Node.js and npm packages" node_and_packages
 step "Docker Engine and images" machine_tools
 step "Local registry" local_registry
 step "Cluster" cluster
+step "Signing key" signing_key
 
 echo "prepared in ${SECONDS}s:"
 printf '%s\n' "${prepared[@]}"

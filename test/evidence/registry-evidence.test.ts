@@ -12,10 +12,7 @@ import {
 } from "../../pipeline-lib/src/evidence/cosign-layout.js";
 import { keyIdOf, type TrustedKey } from "../../pipeline-lib/src/evidence/envelope.js";
 import { keyFileSigner, loadTrustedKeys } from "../../pipeline-lib/src/evidence/keys.js";
-import {
-  evaluateEvidence,
-  type EvidenceSummary,
-} from "../../pipeline-lib/src/evidence/policy.js";
+import { evaluateEvidence, type EvidenceSummary } from "../../pipeline-lib/src/evidence/policy.js";
 import { readEvidence, recordEvidence } from "../../pipeline-lib/src/evidence/registry-evidence.js";
 import {
   EVIDENCE_KINDS,
@@ -144,7 +141,11 @@ const CHECKS = [
   { name: "POST /visits counts", passed: true, durationMs: 30.1 },
 ];
 
-function provenance(repository: string, digest: string, commit = "0123456789abcdef0123456789abcdef01234567") {
+function provenance(
+  repository: string,
+  digest: string,
+  commit = "0123456789abcdef0123456789abcdef01234567",
+) {
   return provenancePredicate({
     repository,
     digest,
@@ -247,7 +248,12 @@ describe("evidence in the registry, in cosign's layout, against a real registry 
   const freshImage = () => pushImage(store, `image-${++images}`);
   /** Digest A's four statements, recorded once however many tests need them. */
   const recordA = () =>
-    (recordedA ??= recordEvidence(store, imageA.digest, allFour(repository, imageA.digest), signerA));
+    (recordedA ??= recordEvidence(
+      store,
+      imageA.digest,
+      allFour(repository, imageA.digest),
+      signerA,
+    ));
 
   let attestedByCosign:
     | Promise<{ before: Manifest; after: Manifest; cosignPub: string; predicate: unknown }>

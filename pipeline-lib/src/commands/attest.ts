@@ -125,7 +125,8 @@ export async function attest(
       docker,
       artifact.imageId,
       { name: artifact.repository, digest: artifact.digest, version: artifact.version },
-      { timestamp: new Date(artifact.builtAt) },
+      // The same image gives the same SBOM, so attesting again stores nothing twice.
+      { timestamp: new Date(artifact.builtAt), serialNumber: uuidFrom(artifact.digest) },
     ),
   });
   if (artifact.tests && artifact.tests.imageId === artifact.imageId) {
@@ -199,4 +200,11 @@ async function lockfile(
   return (
     bytes && { path: "package-lock.json", sha256: createHash("sha256").update(bytes).digest("hex") }
   );
+}
+
+/** A stable `urn:uuid:` (RFC 4122 layout) derived from a digest. */
+function uuidFrom(digest: string): string {
+  const hex = createHash("sha256").update(digest).digest("hex");
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -87,9 +87,13 @@ export async function appendAttestations(
   store: OciArtifactStore,
   subject: { digest: string; mediaType: string; size: number },
   envelopes: readonly { predicateType: string; envelope: SerializedEnvelope }[],
-  { attempts = 5 }: { attempts?: number } = {},
+  { attempts = 8, settleMs = 400 }: { attempts?: number; settleMs?: number } = {},
 ): Promise<AppendResult> {
   const tag = attestationTag(subject.digest);
+  if (envelopes.length === 0) {
+    const current = await store.getManifest(tag);
+    return { added: 0, skipped: 0, manifestDigest: current?.digest ?? "", referrers: false };
+  }
   const fresh = envelopes.map(({ predicateType, envelope }) => {
     const bytes = Buffer.from(JSON.stringify(envelope));
     return {
@@ -142,14 +146,23 @@ export async function appendAttestations(
     };
     const bytes = Buffer.from(JSON.stringify(manifest));
     const { digest, referrers } = await store.putManifest(tag, bytes, OCI_MANIFEST);
-    // Read back: a concurrent writer may have replaced the tag with its own list.
-    const after = await store.getManifest(tag);
-    const kept = new Set(
-      (after ? parseManifest(after.bytes, tag).layers : []).map(
-        (l) => l.annotations?.[PAYLOAD_SHA256],
-      ),
-    );
-    if (toAdd.every((f) => kept.has(f.descriptor.annotations[PAYLOAD_SHA256]))) {
+    // Read back, once at once and once after a pause: a concurrent writer that
+    // read the tag before this write may replace it with its own list a moment
+    // later. Registry v2 has no compare-and-swap on tags, so this narrows the
+    // window to a writer that stalls longer than the pause; each retry adds
+    // what is missing again, on top of what the other run wrote.
+    const keptAll = async () => {
+      const after = await store.getManifest(tag);
+      const kept = new Set(
+        (after ? parseManifest(after.bytes, tag).layers : []).map(
+          (l) => l.annotations?.[PAYLOAD_SHA256],
+        ),
+      );
+      return toAdd.every((f) => kept.has(f.descriptor.annotations[PAYLOAD_SHA256]));
+    };
+    const settle = () =>
+      new Promise((resolve) => setTimeout(resolve, settleMs + Math.random() * settleMs));
+    if ((await keptAll()) && (await settle(), await keptAll())) {
       return {
         added: toAdd.length,
         skipped: fresh.length - toAdd.length,

@@ -7,6 +7,10 @@ import type { Statement } from "./statements.js";
 
 /** The DSSE payload type of an in-toto statement, as cosign and every in-toto tool write it. */
 export const IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
+const IN_TOTO_STATEMENT_TYPES = new Set([
+  "https://in-toto.io/Statement/v1",
+  "https://in-toto.io/Statement/v0.1",
+]);
 
 /**
  * What signs evidence. The private key never has to be in this process: a
@@ -102,8 +106,9 @@ export function verifyEnvelope(envelope: unknown, trusted: readonly TrustedKey[]
     } catch {
       return { ok: false, reason: "the signed payload is not JSON" };
     }
-    if (statement?._type !== "https://in-toto.io/Statement/v1" || !statement.predicateType) {
-      return { ok: false, reason: "the signed payload is not an in-toto Statement v1" };
+    // cosign v2 still writes Statement v0.1, which has the same fields.
+    if (!IN_TOTO_STATEMENT_TYPES.has(String(statement?._type)) || !statement?.predicateType) {
+      return { ok: false, reason: "the signed payload is not an in-toto Statement" };
     }
     return { ok: true, statement, keyId: candidate.keyId, source: candidate.source };
   }

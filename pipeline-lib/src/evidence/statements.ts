@@ -24,7 +24,8 @@ export const BUILD_TYPE = "https://pipeline-lib.dev/build/docker/v1";
 export const VERIFY_POLICY = "https://pipeline-lib.dev/verify/contract/v1";
 
 export interface Statement {
-  _type: "https://in-toto.io/Statement/v1";
+  /** We write v1; cosign v2 writes v0.1, which has the same fields. */
+  _type: "https://in-toto.io/Statement/v1" | "https://in-toto.io/Statement/v0.1";
   subject: { name: string; digest: Record<string, string> }[];
   predicateType: string;
   predicate: Record<string, unknown>;
