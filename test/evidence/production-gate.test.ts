@@ -243,7 +243,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
         predicate,
       }));
 
-    let untouched: { image: string | undefined; generation: number | undefined };
+    let untouched: { image: string | undefined; deployedAt: string | undefined };
     const refused = async (image: string, expected: RegExp) => {
       const run = await pipeline(["deploy", "--env", "production", "--image", image]);
       expect(run.code, run.stderr).to.equal(1);
@@ -258,7 +258,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
       const now = await productionDeployment();
       expect({
         image: now.spec?.template.spec?.containers[0]?.image,
-        generation: now.metadata?.generation,
+        deployedAt: now.metadata?.annotations?.["pipeline-lib.dev/deployed-at"],
       }).to.deep.equal(untouched);
       return message;
     };
@@ -271,7 +271,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
       const deployment = await productionDeployment();
       untouched = {
         image: deployment.spec?.template.spec?.containers[0]?.image,
-        generation: deployment.metadata?.generation,
+        deployedAt: deployment.metadata?.annotations?.["pipeline-lib.dev/deployed-at"],
       };
     });
 

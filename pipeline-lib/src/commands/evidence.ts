@@ -75,7 +75,11 @@ export async function evidence(
       kind: a.kind,
       predicateType: a.statement.predicateType,
       keyId: a.keyId,
-      predicate: a.statement.predicate,
+      // An SBOM lists hundreds of packages: its size here, its body in the registry.
+      predicate:
+        a.kind === "sbom"
+          ? { components: (a.statement.predicate.components as unknown[] | undefined)?.length ?? 0 }
+          : a.statement.predicate,
     })),
     rejected: summary.rejected,
     builtFrom: summary.builtFrom,
