@@ -86,6 +86,8 @@ export class DeployFixture implements AsyncDisposable {
     },
     readonly redisImage: string,
     readonly signingKey: SigningKeyFiles,
+    /** The repository snapshot the CLI built v1 in; its build.json records v1. */
+    readonly repo: string,
   ) {}
 
   static async create(progress: (line: string) => void = () => undefined): Promise<DeployFixture> {
@@ -199,6 +201,7 @@ export class DeployFixture implements AsyncDisposable {
         images,
         redisImage,
         signingKey,
+        repo,
       );
     } catch (error) {
       await registry[Symbol.asyncDispose]();
@@ -217,6 +220,8 @@ export class DeployFixture implements AsyncDisposable {
       manifests?: string;
       /** Another folder for a second config on the same namespace. */
       dirName?: string;
+      /** false: no trusted keys and nothing required in test (a deploy without the gate, for the bench). */
+      evidence?: false;
       /** A `production` environment too, in this namespace (autoscaled when asked). */
       production?: {
         namespace: string;
@@ -238,7 +243,7 @@ image:
 registry:
   auth: { provider: basic, usernameEnv: REGISTRY_USERNAME, passwordEnv: REGISTRY_PASSWORD }
 evidence:
-  trustedKeys: [${this.signingKey.publicKeyFile}]
+  trustedKeys: [${overrides.evidence === false ? "" : this.signingKey.publicKeyFile}]
 deploy:
   manifests: ${overrides.manifests ?? path.join(ROOT, "k8s")}
   rolloutTimeoutSeconds: ${overrides.rolloutTimeoutSeconds ?? 120}
@@ -252,7 +257,7 @@ environments:
     storageClass: standard
     host: ${namespace}.test.local
     service: { type: NodePort }
-${productionEnvironment(overrides.production)}`;
+${overrides.evidence === false ? "    requires: { provenance: false }\n" : ""}${productionEnvironment(overrides.production)}`;
     await writeFile(path.join(dir, "pipeline.config.yaml"), config);
     return dir;
   }

@@ -4,6 +4,7 @@ import { resolveRegistryTarget, type RegistryTargetDeps } from "../registry/regi
 import { loadTrustedKeys } from "./keys.js";
 import {
   evaluateEvidence,
+  summarizeEvidence,
   type EvidenceRequirements,
   type EvidenceSummary,
   type EvidenceVerdict,
@@ -51,6 +52,11 @@ export async function checkImageEvidence(
     requirements.verifiedIn.length > 0;
   const trusted =
     needsAny || config.evidence.trustedKeys.length > 0 ? await loadTrustedKeys(config) : [];
+  if (!needsAny && trusted.length === 0) {
+    // Nothing required and nothing to trust: nothing to read.
+    const summary = summarizeEvidence(digest, []);
+    return { image, environment, requirements, summary, verdict: { ok: true, missing: [] } };
+  }
   if (needsAny && trusted.length === 0) {
     throw new ConfigError(
       `${config.file}: evidence.trustedKeys is empty, so no evidence can be trusted and ${environment} ` +
