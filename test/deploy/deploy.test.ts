@@ -72,6 +72,30 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     expect(verify.stdout).to.include(`commit ${fixture.images.v1.commit.slice(0, 12)}`);
   });
 
+  it("verifies 20 times in a row while visitors count through the NodePort: 20 of 20 pass", async () => {
+    // Production's verify runs under live traffic, and a failed verify rolls
+    // production back: the counting checks must not mistake a visitor for a bug.
+    const port = await fixture.nodePort(namespace);
+    const loop = new RequestLoop(`http://127.0.0.1:${port}/`, { intervalMs: 10 });
+    const codes: number[] = [];
+    const failures: string[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const run = await fixture.run(["verify", "--env", "test", "--no-rollback"], project, {
+          PIPELINE_SIGNING_KEY: "",
+        });
+        codes.push(run.code);
+        if (run.code !== 0) failures.push(run.stderr.trim().split("\n").slice(-4).join("\n"));
+      }
+    } finally {
+      await loop.stop();
+    }
+    expect(failures, failures.join("\n---\n")).to.deep.equal([]);
+    expect(codes.filter((c) => c === 0)).to.have.length(20);
+    expect(loop.failures).to.deep.equal([]);
+    expect(loop.ok, "the visitors really were counting meanwhile").to.be.greaterThan(100);
+  });
+
   it("rolls out a new version with zero failed requests, and history shows both", async () => {
     const loop = new RequestLoop(await visitorUrl());
     await new Promise((resolve) => setTimeout(resolve, 1_000));

@@ -110,13 +110,17 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
     // Credentials in the URL (user:pass@, ?token=) are used, never printed.
     via = redactUrl(baseUrl);
     reporter.progress(`running ${checks.length} contract checks against ${via}`);
-    results = await runContractChecks(checks, { baseUrl, expectedCommit: commit });
+    results = await runContractChecks(checks, { baseUrl, expectedCommit: commit, live: true });
   } else {
     const { pod, port } = await podForService(kubeConfig, namespace, name);
     await using forward = await forwardPort(kubeConfig, { namespace, pod, port });
     via = `pod ${namespace}/${pod}:${port} through a port-forward`;
     reporter.progress(`running ${checks.length} contract checks against ${via}`);
-    results = await runContractChecks(checks, { baseUrl: forward.url, expectedCommit: commit });
+    results = await runContractChecks(checks, {
+      baseUrl: forward.url,
+      expectedCommit: commit,
+      live: true,
+    });
   }
   for (const result of results) {
     reporter.progress(

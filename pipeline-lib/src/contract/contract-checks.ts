@@ -17,6 +17,13 @@ export interface ContractTarget {
   fetch: typeof fetch;
   /** Per-request timeout. */
   timeoutMs: number;
+  /**
+   * True when real visitors may use the app at the same time (`pipeline
+   * verify` against a deployed release): a check must not fail because
+   * someone else's request landed in its measurement. False in `pipeline
+   * test`, where the app serves the checks alone.
+   */
+  live?: boolean | undefined;
 }
 
 export interface ContractCheck {

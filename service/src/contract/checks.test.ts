@@ -26,10 +26,19 @@ async function failures(
  * the checks must pass against it, and catch exactly the broken promise.
  */
 function contractServer(
-  options: { countOnGet?: boolean; commit?: string; postCountsTwice?: boolean } = {},
+  options: {
+    countOnGet?: boolean;
+    commit?: string;
+    postCountsTwice?: boolean;
+    /** Another visitor counts before every answer: a release under steady traffic. */
+    busy?: boolean;
+    /** Each GET of the count answers one less than the last (a counter that loses data). */
+    goesDown?: boolean;
+  } = {},
 ): Server {
-  let visits = 0;
+  let visits = 100;
   return createServer((req, res) => {
+    if (options.busy) visits++;
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json; charset=utf-8" });
       res.end(JSON.stringify(body));
@@ -42,6 +51,7 @@ function contractServer(
         return json(200, { version: "1.0.0", commit: options.commit ?? "abc" });
       case "GET /api/visits":
         if (options.countOnGet) visits++;
+        if (options.goesDown) visits--;
         return json(200, { visits, uniqueVisitors: Math.min(visits, 1) });
       case "POST /api/visits":
         visits += options.postCountsTwice ? 2 : 1;
@@ -90,6 +100,28 @@ describe("the visit counter's contract checks", () => {
     expect(failed.map((f) => f.name)).to.include("GET /api/visits does not count");
     expect(failed.find((f) => f.name === "GET /api/visits does not count")!.message).to.match(
       /visits rose between two GETs in each of 3 tries .*GET must not count/,
+    );
+  });
+
+  it("hold on a live release while other visitors count all the time, and not in an isolated test", async () => {
+    const baseUrl = await start({ busy: true });
+    const counting = [
+      "two POSTs to /api/visits raise the count by exactly 2",
+      "GET /api/visits does not count",
+    ];
+    const live = await failures({ baseUrl, expectedCommit: "abc", live: true });
+    expect(live).to.deep.equal([]);
+    const isolated = await failures({ baseUrl, expectedCommit: "abc" });
+    expect(isolated.map((f) => f.name)).to.deep.equal(counting);
+  });
+
+  it("still catch, on a live release, a count that goes down", async () => {
+    const failed = await failures({ baseUrl: await start({ goesDown: true }), live: true });
+    expect(failed.map((f) => f.message)).to.include.members([
+      "the count went down: 101 after the second POST, then 100",
+    ]);
+    expect(failed.find((f) => f.name === "GET /api/visits does not count")?.message).to.match(
+      /^the count went down between two GETs: \d+→\d+$/,
     );
   });
 
