@@ -77,7 +77,7 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     // production back: the counting checks must not mistake a visitor for a bug.
     const port = await fixture.nodePort(namespace);
     const loop = new RequestLoop(`http://127.0.0.1:${port}/`, { intervalMs: 10 });
-    const codes: number[] = [];
+    const codes: (number | null)[] = [];
     const failures: string[] = [];
     try {
       for (let i = 0; i < 20; i++) {
