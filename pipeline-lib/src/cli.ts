@@ -392,6 +392,13 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
   return program;
 }
 
+/** The names of the CLI's commands, from the program itself (for `pipeline lint`'s Jenkinsfile check). */
+export function commandNames(): string[] {
+  const noop = () => Promise.resolve();
+  const handlers = new Proxy({}, { get: () => noop }) as Handlers;
+  return createProgram(handlers).commands.map((c) => c.name());
+}
+
 // src/cli.ts and dist/cli.js both sit one folder below package.json.
 const PACKAGE_VERSION = (createRequire(import.meta.url)("../package.json") as { version: string })
   .version;

@@ -1,5 +1,5 @@
 import { CommanderError } from "commander";
-import { createProgram, type Handlers, type ProgramOutput } from "./cli.js";
+import { commandNames, createProgram, type Handlers, type ProgramOutput } from "./cli.js";
 import { createCommandContext } from "./commands/context.js";
 import { describeFailure, ExitCode, exitCodeOf } from "./errors.js";
 import { redactUrls } from "./output/redact.js";
@@ -48,7 +48,7 @@ export const defaultHandlers: Handlers = {
   },
   async lint(options, globals) {
     const { lint } = await import("./commands/lint.js");
-    await lint(options, createCommandContext("lint", globals));
+    await lint(options, createCommandContext("lint", globals), { knownCommands: commandNames() });
   },
   async notify(options, globals) {
     const { notify } = await import("./commands/notify.js");

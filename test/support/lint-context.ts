@@ -1,3 +1,4 @@
+import { commandNames } from "../../pipeline-lib/src/cli.js";
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -52,7 +53,7 @@ export async function lintFindings(
 ): Promise<{ result: LintResult; failed: boolean }> {
   let failed = false;
   try {
-    await lint({ ...defaults, ...options }, ctx, deps);
+    await lint({ ...defaults, ...options }, ctx, { knownCommands: commandNames(), ...deps });
   } catch (error) {
     if (!(error instanceof StageError)) throw error;
     failed = true;

@@ -2,7 +2,6 @@ import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { Handlers } from "../cli.js";
 import type { PipelineConfig } from "../config/schema.js";
 import type { EnvironmentOptions } from "../deploy/environment-target.js";
 import { StageError, UsageError } from "../errors.js";
@@ -78,7 +77,9 @@ const NOT_FIXTURES = ":(exclude,glob)**/fixtures/**";
 export async function lint(
   options: LintOptions,
   ctx: CommandContext,
-  deps: Partial<LintDeps> = {},
+  // The CLI's commands come from the caller (main.ts asks cli.ts), so this
+  // command does not import the CLI that imports it.
+  deps: Partial<LintDeps> & Pick<LintDeps, "knownCommands">,
 ): Promise<LintResult> {
   const { reporter } = ctx;
   if (options.serverDryRun && !options.env) {
@@ -158,7 +159,7 @@ export async function lint(
       return found;
     }),
     area("jenkinsfiles", files.jenkinsfiles, files.jenkinsfiles.join(", "), async () => {
-      const knownCommands = deps.knownCommands ?? (await cliCommands());
+      const { knownCommands } = deps;
       const found = (
         await Promise.all(
           files.jenkinsfiles.map(async (f) => lintJenkinsfile(await read(f), f, knownCommands)),
@@ -298,14 +299,6 @@ async function gitLsFiles(root: string, pathspecs: readonly string[]): Promise<s
   } catch (error) {
     throw new UsageError(`cannot list the tracked files of ${root} with git`, { cause: error });
   }
-}
-
-/** The commands of this CLI, from the program itself. */
-async function cliCommands(): Promise<string[]> {
-  const { createProgram } = await import("../cli.js");
-  const noop = () => Promise.resolve();
-  const handlers = new Proxy({}, { get: () => noop }) as Handlers;
-  return createProgram(handlers).commands.map((c) => c.name());
 }
 
 async function defaultServerDryRun(
