@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
@@ -256,6 +257,91 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
 
     ok(await deploy(fixture.images.v1.ref));
     expect((await history()).find((r) => r.current)!.commit).to.equal(fixture.images.v1.commit);
+  });
+
+  it("killed with SIGKILL mid-rollout (the whole process group of npx): the next deploy repairs, then succeeds, and history shows both", async () => {
+    const servedBefore = (await history()).find((r) => r.current)!;
+    expect(servedBefore.commit).to.equal(fixture.images.v1.commit);
+    // As Jenkins runs it, and as its abort ends it when the grace runs out:
+    // no handler runs, no rollback, no lock released.
+    const child = spawn(
+      "npx",
+      [
+        "--no-install",
+        "pipeline",
+        "--config",
+        path.join(project, "pipeline.config.yaml"),
+        "deploy",
+        "--env",
+        "test",
+        "--image",
+        fixture.images.crash.ref,
+      ],
+      {
+        cwd: ROOT,
+        env: { ...fixture.env, GIT_COMMIT: fixture.images.crash.commit },
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const closed = new Promise((resolve) => child.on("close", resolve));
+    await until(() => /\d+\/2 updated/.test(output), 90_000, "the crashing rollout to start");
+    process.kill(-child.pid!, "SIGKILL");
+    const killedAt = performance.now();
+    await closed;
+    const left = await fixture
+      .apps()
+      .readNamespacedDeployment({ name: "visit-counter", namespace });
+    expect(
+      left.metadata?.annotations?.["pipeline-lib.dev/deploy-in-progress"],
+      "the killed deploy's journal stays for the next run",
+    ).to.include(fixture.images.crash.ref);
+
+    const next = await deploy(fixture.images.next.ref);
+    const recoveryMs = performance.now() - killedAt;
+    process.stderr.write(
+      `      [recovery] SIGKILL → next deploy done (repair included) in ${(recoveryMs / 1000).toFixed(1)} s\n`,
+    );
+    ok(next);
+    expect(next.stderr).to.match(/never finished \(its process was killed or lost\)/);
+    expect(next.stderr).to.match(
+      /repaired: rolled .* back from revision \d+ to \d+ \(.*\), which is healthy/,
+    );
+    const after = await history();
+    expect(after.find((r) => r.current)!.commit).to.equal(fixture.images.next.commit);
+    expect(
+      after.some((r) => r.commit === fixture.images.crash.commit),
+      "the killed release's revision is in the history",
+    ).to.equal(true);
+    const cleared = await fixture
+      .apps()
+      .readNamespacedDeployment({ name: "visit-counter", namespace });
+    expect(cleared.metadata?.annotations?.["pipeline-lib.dev/deploy-in-progress"]).to.equal(
+      undefined,
+    );
+  });
+
+  it("a replay of the release that serves, failing its verify, does not put an older release back", async () => {
+    // wrongCommit gets ready but fails its contract; it stays (--no-rollback).
+    ok(await deploy(fixture.images.wrongCommit.ref));
+    const kept = await fixture.run(["verify", "--env", "test", "--no-rollback"], project);
+    expect(kept.code).to.equal(1);
+    const serving = (await history()).find((r) => r.current)!;
+    expect(serving.commit).to.equal(fixture.images.wrongCommit.commit);
+    // Jenkins replays that deploy: the same digest, no new revision.
+    ok(await deploy(fixture.images.wrongCommit.ref));
+    expect((await history()).find((r) => r.current)!.revision).to.equal(serving.revision);
+    // Its verify fails again: the release before it must not come back.
+    const verify = await fixture.run(["verify", "--env", "test"], project);
+    expect(verify.code, verify.stderr).to.equal(1);
+    expect(verify.stderr).to.include(
+      `nothing rolled back: revision ${serving.revision} served before this deploy and is the one that failed`,
+    );
+    expect((await history()).find((r) => r.current)!.revision).to.equal(serving.revision);
+    ok(await deploy(fixture.images.next.ref));
   });
 
   describe("bad input: a clear error, exit 2, and nothing applied", () => {

@@ -4,8 +4,9 @@ import { readCiEnv, triggeredBy } from "../ci/ci-env.js";
 import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
 import { pullSecretFor } from "../deploy/pull-secret.js";
 import { readManifests } from "../deploy/read-manifests.js";
+import { clearJournal, repairUnfinishedDeploy, writeJournal } from "../deploy/deploy-journal.js";
 import { rollBackAfterFailure } from "../deploy/recover.js";
-import { renderManifests, type ReleaseInfo } from "../deploy/render-manifests.js";
+import { ANNOTATIONS, renderManifests, type ReleaseInfo } from "../deploy/render-manifests.js";
 import { ConfigError, InterruptedError, StageError, UsageError } from "../errors.js";
 import { checkImageEvidence, describeEvidence, refusal } from "../evidence/gate.js";
 import type { RegistryTargetDeps } from "../registry/registry-target.js";
@@ -201,22 +202,49 @@ export async function deploy(
   });
   // A lost lock (someone took it over) stops the wait like an interruption.
   const stop = AbortSignal.any([signal, lock.lost]);
+  const timeoutMs = config.deploy.rolloutTimeoutSeconds * 1000;
+  const name = rendered.deploymentName;
 
-  const before = await listRevisions(kubeConfig, namespace, rendered.deploymentName).catch(
-    (error: unknown) => {
-      if (error instanceof DeploymentNotFound) return [];
-      throw error;
-    },
-  );
-  const previousRevision = before.find((r) => r.current)?.revision;
+  // A deploy whose process was killed left its journal: put back what served first.
+  await repairUnfinishedDeploy(target, name, { reporter, timeoutMs });
+  const before = await listRevisions(kubeConfig, namespace, name).catch((error: unknown) => {
+    if (error instanceof DeploymentNotFound) return [];
+    throw error;
+  });
+  const serving = before.find((r) => r.current);
+  const previousRevision = serving?.revision;
+  if (serving) {
+    // What this deploy replaces, for a verify that fails later: it rolls back
+    // to this revision, and to nothing when the deploy replaced nothing.
+    const deployment = rendered.objects.find(
+      (o) => o.kind === "Deployment" && o.metadata?.name === name,
+    );
+    if (deployment) {
+      deployment.metadata = {
+        ...deployment.metadata,
+        annotations: {
+          ...deployment.metadata?.annotations,
+          [ANNOTATIONS.replacesRevision]: String(serving.revision),
+        },
+      };
+    }
+    lock.assertHeld();
+    await writeJournal(kubeConfig, namespace, name, {
+      previousRevision: serving.revision,
+      previousImage: serving.images[0],
+      image,
+      holder: `${release.triggeredBy}, ${deployLockHolder(ctx.env)}`,
+      startedAt: release.deployedAt,
+    });
+  }
   reporter.progress(
     `applying ${names.length} objects to ${namespace} (server-side apply, field manager pipeline-lib)` +
       (previousRevision ? `; revision ${previousRevision} serves now` : "; first deploy"),
   );
+  lock.assertHeld();
   await applyObjects(kubeConfig, rendered.objects);
 
   // 3. Wait for the rollout; 4. roll back when it fails or is interrupted.
-  const timeoutMs = config.deploy.rolloutTimeoutSeconds * 1000;
   try {
     await waitForRollout(kubeConfig, {
       namespace,
@@ -235,10 +263,15 @@ export async function deploy(
       );
     }
     const interrupted = signal.aborted;
-    const outcome = await rollBackAfterFailure(target, rendered.deploymentName, {
+    const failed = await listRevisions(kubeConfig, namespace, name).catch(() => []);
+    lock.assertHeld();
+    const outcome = await rollBackAfterFailure(target, name, {
       reporter,
       timeoutMs,
+      previousRevision,
+      currentRevision: failed.find((r) => r.current)?.revision,
     });
+    if (serving && outcome.settled) await clearJournal(kubeConfig, namespace, name);
     const why = interrupted
       ? "the deploy was interrupted"
       : `the rollout of ${image} failed: ${(error as Error).message}`;
@@ -248,7 +281,8 @@ export async function deploy(
       : new StageError(message, { cause: error });
   }
 
-  const after = await listRevisions(kubeConfig, namespace, rendered.deploymentName);
+  if (serving) await clearJournal(kubeConfig, namespace, name);
+  const after = await listRevisions(kubeConfig, namespace, name);
   const revision = after.find((r) => r.current)?.revision;
   const result: DeployResult = {
     ...base,

@@ -1,4 +1,5 @@
 import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
+import { repairUnfinishedDeploy } from "../deploy/deploy-journal.js";
 import { rollBackAndWait } from "../deploy/recover.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
 import type { CommandContext } from "./context.js";
@@ -36,6 +37,12 @@ export async function rollback(
     signal: ctx.signal,
   });
   void lock;
+  const timeoutMs = config.deploy.rolloutTimeoutSeconds * 1000;
+  // A deploy that was killed half-way is put back first; then the rollback asked for.
+  const repaired = await repairUnfinishedDeploy(target, name, { reporter, timeoutMs });
+  if (repaired && options.toRevision === undefined) {
+    reporter.progress("the unfinished deploy was undone; rolling back one more revision as asked");
+  }
   const { from, to } = await rollBackAndWait(target, name, {
     reporter,
     timeoutMs: config.deploy.rolloutTimeoutSeconds * 1000,

@@ -7,6 +7,8 @@ import { ANNOTATIONS } from "../deploy/render-manifests.js";
 import { ConfigError, StageError, UsageError } from "../errors.js";
 import { readDeployment } from "../deploy/read-deployment.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
+import { listRevisions } from "../kube/revisions.js";
+import { repairUnfinishedDeploy } from "../deploy/deploy-journal.js";
 import { podForService } from "../kube/pod-for-service.js";
 import { redactUrl } from "../output/redact.js";
 import { forwardPort } from "../kube/port-forward.js";
@@ -84,6 +86,17 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
   });
   const { kubeConfig, namespace } = target;
   const name = config.deploy.deploymentName;
+  const timeoutMs = config.deploy.rolloutTimeoutSeconds * 1000;
+  // Held from the check to any rollback, so that what is checked is what is
+  // rolled back, and no deploy starts in between.
+  await using lock = await acquireDeployLock(kubeConfig, {
+    namespace,
+    holder: `${deployLockHolder(ctx.env)} (verify)`,
+    waitMs: config.deploy.lockTimeoutSeconds * 1000,
+    reporter,
+    signal: ctx.signal,
+  });
+  await repairUnfinishedDeploy(target, name, { reporter, timeoutMs });
   const deployment = await readDeployment(kubeConfig, namespace, name);
   if (!deployment) {
     throw new ConfigError(
@@ -149,17 +162,21 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
       );
     }
     reporter.warn(report);
-    await using lock = await acquireDeployLock(kubeConfig, {
-      namespace,
-      holder: `${deployLockHolder(ctx.env)} (verify, rolling back)`,
-      waitMs: config.deploy.lockTimeoutSeconds * 1000,
-      reporter,
-      signal: ctx.signal,
-    });
-    void lock;
+    // Back to what this release replaced: never an older release, and never
+    // over someone else's (the lock is ours, re-checked just before).
+    const revisions = await listRevisions(kubeConfig, namespace, name);
+    const current = revisions.find((r) => r.current)?.revision;
+    const recorded = Number(notes[ANNOTATIONS.replacesRevision]);
+    const previousRevision =
+      Number.isInteger(recorded) && recorded > 0
+        ? recorded
+        : revisions.filter((r) => current !== undefined && r.revision < current).at(-1)?.revision;
+    lock.assertHeld();
     const outcome = await rollBackAfterFailure(target, name, {
       reporter,
-      timeoutMs: config.deploy.rolloutTimeoutSeconds * 1000,
+      timeoutMs,
+      previousRevision,
+      currentRevision: current,
     });
     throw new StageError(`${report}\n${outcome.summary}\nJUnit report: ${junitFile}`);
   }

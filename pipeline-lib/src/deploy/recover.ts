@@ -1,4 +1,4 @@
-import { StageError } from "../errors.js";
+import { StageError, UsageError } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { NothingToRollBack, rollbackDeployment } from "../kube/revisions.js";
 import { waitForRollout } from "../kube/wait-for-rollout.js";
@@ -52,29 +52,61 @@ export async function rollBackAndWait(
 }
 
 /**
- * After a failed rollout or a failed verification: back to the previous
- * revision and healthy again. Never throws: the caller's failure is the one
- * to report, and the summary returned says what state this left.
+ * After a failed rollout or a failed verification: back to the revision that
+ * served when this deploy started (`previousRevision`, recorded before
+ * anything was applied; never "the highest revision below the current one",
+ * which after a replay of the serving release is an older release) and
+ * healthy again. Never throws: the caller's failure is the one to report, and
+ * the summary returned says what state this left; `settled` is false only
+ * when a rollback was needed and did not end healthy.
  */
 export async function rollBackAfterFailure(
   target: EnvironmentTarget,
   deploymentName: string,
-  options: Omit<RollBackOptions, "toRevision">,
-): Promise<{ summary: string }> {
+  options: Omit<RollBackOptions, "toRevision"> & {
+    /** The revision that served before; undefined when this was the first deploy. */
+    previousRevision: number | undefined;
+    /** The revision that runs now, the failed one. */
+    currentRevision?: number | undefined;
+  },
+): Promise<{ summary: string; settled: boolean }> {
   const where = `${target.namespace}/${deploymentName}`;
-  const { reporter } = options;
-  reporter.progress(`rolling back deployment ${where} to its previous revision`);
+  const { reporter, previousRevision, currentRevision } = options;
+  if (previousRevision === undefined) {
+    return {
+      settled: true,
+      summary:
+        `nothing to roll back to: this was the first deploy of ${where}, so the failed release ` +
+        `stays in place for you to inspect (kubectl -n ${target.namespace} get pods)`,
+    };
+  }
+  if (currentRevision !== undefined && currentRevision === previousRevision) {
+    return {
+      settled: true,
+      summary:
+        `nothing rolled back: revision ${previousRevision} served before this deploy and is the one ` +
+        `that failed (the same release deployed again); rolling back would put an older release back`,
+    };
+  }
+  reporter.progress(
+    `rolling back deployment ${where} to revision ${previousRevision}, which served before this deploy`,
+  );
   try {
-    const { from, to } = await rollBackAndWait(target, deploymentName, options);
+    const { from, to } = await rollBackAndWait(target, deploymentName, {
+      ...options,
+      toRevision: previousRevision,
+    });
     const summary = `rolled back ${where} from revision ${from} to ${to}, which is healthy and serving`;
     reporter.progress(summary);
-    return { summary };
+    return { summary, settled: true };
   } catch (error) {
-    if (error instanceof NothingToRollBack) {
+    if (error instanceof NothingToRollBack || error instanceof UsageError) {
       return {
+        settled: true,
         summary:
-          `nothing to roll back to: this was the first deploy of ${where}, so the failed release ` +
-          `stays in place for you to inspect (kubectl -n ${target.namespace} get pods)`,
+          `could not roll back: revision ${previousRevision}, which served before this deploy, is gone ` +
+          `(its ReplicaSet was pruned by spec.revisionHistoryLimit); the failed release stays in place ` +
+          `(kubectl -n ${target.namespace} get pods)`,
       };
     }
     const summary =
@@ -82,6 +114,6 @@ export async function rollBackAfterFailure(
         ? error.message
         : `the rollback of ${where} failed: ${(error as Error).message}`;
     reporter.warn(summary);
-    return { summary };
+    return { summary, settled: false };
   }
 }

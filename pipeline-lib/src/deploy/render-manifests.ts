@@ -15,6 +15,8 @@ export const ANNOTATIONS = {
   imageCommit: "pipeline-lib.dev/image-commit",
   /** The signed evidence the deploy gate accepted, in one line. */
   evidence: "pipeline-lib.dev/evidence",
+  /** The revision that served when the deploy started: what a failed verify goes back to. */
+  replacesRevision: "pipeline-lib.dev/replaces-revision",
 } as const;
 
 export const VERSION_LABEL = "app.kubernetes.io/version";

@@ -10,7 +10,8 @@ import type { OciArtifactStore } from "../registry/image-registry.js";
  * envelope per layer, each layer annotated with its predicate type. The
  * manifest also names the image as its OCI 1.1 `subject`, so a registry with
  * the referrers API lists it there as well; Registry 2.8, which has none,
- * still serves it by the tag.
+ * still serves it by the tag. Each statement is also stored under a tag of
+ * its own (statementTag), which is what makes concurrent writers safe.
  */
 export const ATTESTATION_LAYER_TYPE = "application/vnd.dsse.envelope.v1+json";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -39,22 +40,33 @@ export function attestationTag(digest: string): string {
   return `${digest.replace(":", "-")}.att`;
 }
 
+/**
+ * Ours, one per statement: `sha256-<hex>.att.<first 16 hex of the payload's
+ * SHA-256>`. Written once and never moved, so two runs adding evidence to one
+ * digest at once cannot overwrite each other (Registry v2 has no
+ * compare-and-swap on a tag), and a registry with immutable tags (ECR) takes
+ * them too.
+ */
+export function statementTag(digest: string, payloadSha256: string): string {
+  return `${attestationTag(digest)}.${payloadSha256.replace(/^sha256:/, "").slice(0, 16)}`;
+}
+
 export interface StoredLayer {
   predicateType: string | undefined;
   envelope: unknown;
 }
 
-/** Every attestation layer stored for a digest (none when there is no `.att` tag). */
+/**
+ * Every attestation stored for a digest: the layers of cosign's `.att`
+ * manifest and of our per-statement manifests, each statement once.
+ */
 export async function readAttestations(
   store: OciArtifactStore,
   digest: string,
 ): Promise<StoredLayer[]> {
-  const manifest = await store.getManifest(attestationTag(digest));
-  if (!manifest) return [];
-  const parsed = parseManifest(manifest.bytes, `${store.repository}:${attestationTag(digest)}`);
-  const layers: StoredLayer[] = [];
-  for (const layer of parsed.layers) {
-    if (layer.mediaType !== ATTESTATION_LAYER_TYPE) continue;
+  const layers = await storedDescriptors(store, digest);
+  const stored: StoredLayer[] = [];
+  for (const layer of layers) {
     const bytes = await store.getBlob(layer.digest);
     let envelope: unknown;
     try {
@@ -62,7 +74,31 @@ export async function readAttestations(
     } catch {
       envelope = undefined;
     }
-    layers.push({ predicateType: layer.annotations?.predicateType, envelope });
+    stored.push({ predicateType: layer.annotations?.predicateType, envelope });
+  }
+  return stored;
+}
+
+/** The attestation layers of the `.att` tag and of every per-statement tag, deduplicated. */
+async function storedDescriptors(store: OciArtifactStore, digest: string): Promise<Descriptor[]> {
+  const prefix = `${attestationTag(digest)}.`;
+  const tags = [
+    attestationTag(digest),
+    ...(await store.listTags()).filter((t) => t.startsWith(prefix)).sort(),
+  ];
+  const seen = new Set<string>();
+  const layers: Descriptor[] = [];
+  for (const tag of tags) {
+    const manifest = await store.getManifest(tag);
+    if (!manifest) continue;
+    for (const layer of parseManifest(manifest.bytes, `${store.repository}:${tag}`).layers) {
+      if (layer.mediaType !== ATTESTATION_LAYER_TYPE) continue;
+      const key = layer.annotations?.[PAYLOAD_SHA256] ?? layer.digest;
+      if (seen.has(key) || seen.has(layer.digest)) continue;
+      seen.add(key);
+      seen.add(layer.digest);
+      layers.push(layer);
+    }
   }
   return layers;
 }
@@ -71,17 +107,21 @@ export interface AppendResult {
   /** Envelopes added now; those whose statement was stored already are skipped. */
   added: number;
   skipped: number;
-  /** The attestation manifest's digest after the change. */
+  /** The `.att` manifest's digest after the change ("" when it could not be updated). */
   manifestDigest: string;
-  /** True when the registry indexed the manifest as a referrer of the image (OCI 1.1). */
+  /** True when the registry indexed the manifests as referrers of the image (OCI 1.1). */
   referrers: boolean;
+  /** False when cosign's `.att` tag could not be brought up to date (immutable tags, a busy registry). */
+  cosignTag: boolean;
 }
 
 /**
- * Adds envelopes to the digest's attestation manifest. Idempotent: a statement
- * already stored (same payload) is not added twice. Safe against a second run
- * appending at the same time: after writing, it reads the tag back and, when
- * the other run's write replaced its own, writes again on top of it.
+ * Adds envelopes about a digest. Each statement gets a manifest of its own,
+ * under a tag no other statement uses: that write cannot be lost to a
+ * concurrent run. Then cosign's `.att` manifest is rewritten as the union of
+ * everything stored, best effort: after writing, it is read back at once and
+ * after a pause, and written again when a concurrent writer replaced it.
+ * Idempotent: a statement already stored (same payload) is not added again.
  */
 export async function appendAttestations(
   store: OciArtifactStore,
@@ -89,95 +129,83 @@ export async function appendAttestations(
   envelopes: readonly { predicateType: string; envelope: SerializedEnvelope }[],
   { attempts = 8, settleMs = 400 }: { attempts?: number; settleMs?: number } = {},
 ): Promise<AppendResult> {
-  const tag = attestationTag(subject.digest);
-  if (envelopes.length === 0) {
-    const current = await store.getManifest(tag);
-    return { added: 0, skipped: 0, manifestDigest: current?.digest ?? "", referrers: false };
-  }
-  const fresh = envelopes.map(({ predicateType, envelope }) => {
+  const subjectDescriptor: Descriptor = {
+    mediaType: subject.mediaType,
+    digest: subject.digest,
+    size: subject.size,
+  };
+  const existing = new Set(await store.listTags());
+  let added = 0;
+  let skipped = 0;
+  let referrers = false;
+  for (const { predicateType, envelope } of envelopes) {
     const bytes = Buffer.from(JSON.stringify(envelope));
-    return {
-      bytes,
-      descriptor: {
-        mediaType: ATTESTATION_LAYER_TYPE,
-        digest: sha256(bytes),
-        size: bytes.length,
-        annotations: {
-          [COSIGN_SIGNATURE]: "",
-          predicateType,
-          [PAYLOAD_SHA256]: sha256(Buffer.from(envelope.payload, "base64")),
-        },
-      } satisfies Descriptor,
-    };
-  });
-  for (const layer of fresh) await store.pushBlob(layer.bytes);
-
-  for (let attempt = 1; ; attempt++) {
-    const current = await store.getManifest(tag);
-    const layers = current ? parseManifest(current.bytes, `${store.repository}:${tag}`).layers : [];
-    const stored = new Set(layers.map((l) => l.annotations?.[PAYLOAD_SHA256] ?? l.digest));
-    const toAdd = fresh.filter((f) => !stored.has(f.descriptor.annotations[PAYLOAD_SHA256]));
-    if (toAdd.length === 0) {
-      return {
-        added: 0,
-        skipped: fresh.length,
-        manifestDigest: current!.digest,
-        referrers: false,
-      };
+    const payloadSha = sha256(Buffer.from(envelope.payload, "base64"));
+    const tag = statementTag(subject.digest, payloadSha);
+    if (existing.has(tag)) {
+      skipped++;
+      continue;
     }
-    const all = [...layers, ...toAdd.map((f) => f.descriptor)];
-    const config = Buffer.from(
-      JSON.stringify({
-        architecture: "",
-        created: "0001-01-01T00:00:00Z",
-        history: all.map(() => ({ created: "0001-01-01T00:00:00Z" })),
-        os: "",
-        rootfs: { type: "layers", diff_ids: all.map((l) => l.digest) },
-        config: {},
-      }),
-    );
-    const configDigest = await store.pushBlob(config);
-    const manifest: ImageManifest = {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
-      layers: all,
-      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    const layer: Descriptor = {
+      mediaType: ATTESTATION_LAYER_TYPE,
+      digest: await store.pushBlob(bytes),
+      size: bytes.length,
+      annotations: { [COSIGN_SIGNATURE]: "", predicateType, [PAYLOAD_SHA256]: payloadSha },
     };
-    const bytes = Buffer.from(JSON.stringify(manifest));
-    const { digest, referrers } = await store.putManifest(tag, bytes, OCI_MANIFEST);
-    // Read back, once at once and once after a pause: a concurrent writer that
-    // read the tag before this write may replace it with its own list a moment
-    // later. Registry v2 has no compare-and-swap on tags, so this narrows the
-    // window to a writer that stalls longer than the pause; each retry adds
-    // what is missing again, on top of what the other run wrote.
-    const keptAll = async () => {
-      const after = await store.getManifest(tag);
-      const kept = new Set(
-        (after ? parseManifest(after.bytes, tag).layers : []).map(
-          (l) => l.annotations?.[PAYLOAD_SHA256],
-        ),
-      );
-      return toAdd.every((f) => kept.has(f.descriptor.annotations[PAYLOAD_SHA256]));
-    };
-    const settle = () =>
-      new Promise((resolve) => setTimeout(resolve, settleMs + Math.random() * settleMs));
-    if ((await keptAll()) && (await settle(), await keptAll())) {
-      return {
-        added: toAdd.length,
-        skipped: fresh.length - toAdd.length,
-        manifestDigest: digest,
-        referrers,
-      };
-    }
-    if (attempt >= attempts) {
-      throw new StageError(
-        `another run kept replacing ${store.repository}:${tag} while this one added its evidence ` +
-          `(${attempts} attempts); run the stage again`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50 * attempt + Math.random() * 100));
+    const stored = await putAttestationManifest(store, tag, [layer], subjectDescriptor);
+    referrers ||= stored.referrers;
+    added++;
   }
+
+  // cosign reads one manifest: keep `.att` the union of what is stored.
+  const tag = attestationTag(subject.digest);
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const all = await storedDescriptors(store, subject.digest);
+    const current = await store.getManifest(tag);
+    const inTag = new Set(
+      (current ? parseManifest(current.bytes, tag).layers : []).map((l) => l.digest),
+    );
+    if (current && all.every((l) => inTag.has(l.digest))) {
+      return { added, skipped, manifestDigest: current.digest, referrers, cosignTag: true };
+    }
+    try {
+      await putAttestationManifest(store, tag, all, subjectDescriptor);
+    } catch {
+      // An immutable `.att` tag (ECR's tag immutability) refuses the move;
+      // our per-statement tags hold everything, cosign sees the older set.
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, settleMs + Math.random() * settleMs));
+  }
+  const after = await store.getManifest(tag);
+  return { added, skipped, manifestDigest: after?.digest ?? "", referrers, cosignTag: false };
+}
+
+async function putAttestationManifest(
+  store: OciArtifactStore,
+  tag: string,
+  layers: readonly Descriptor[],
+  subject: Descriptor,
+): Promise<{ digest: string; referrers: boolean }> {
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: "",
+      created: "0001-01-01T00:00:00Z",
+      history: layers.map(() => ({ created: "0001-01-01T00:00:00Z" })),
+      os: "",
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+      config: {},
+    }),
+  );
+  const configDigest = await store.pushBlob(config);
+  const manifest: ImageManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
+    layers: [...layers],
+    subject,
+  };
+  return store.putManifest(tag, Buffer.from(JSON.stringify(manifest)), OCI_MANIFEST);
 }
 
 function parseManifest(bytes: Uint8Array, what: string): ImageManifest {

@@ -199,7 +199,15 @@ function messageOf(error: unknown): string {
  * Annotations that describe the Deployment's own bookkeeping: kept from the
  * Deployment, never copied from the ReplicaSet (kubectl's annotationsToSkip).
  */
+/**
+ * Set on the Deployment by `deploy` before it applies anything, cleared when
+ * the deploy has ended either way (deploy/deploy-journal.ts). The controller
+ * copies it onto the ReplicaSet it creates; a rollback never copies it back.
+ */
+export const IN_PROGRESS_ANNOTATION = "pipeline-lib.dev/deploy-in-progress";
+
 const CONTROLLER_ANNOTATIONS: ReadonlySet<string> = new Set([
+  IN_PROGRESS_ANNOTATION,
   "kubectl.kubernetes.io/last-applied-configuration",
   REVISION_ANNOTATION,
   "deployment.kubernetes.io/revision-history",

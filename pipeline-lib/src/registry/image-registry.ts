@@ -41,6 +41,8 @@ export interface OciArtifactStore {
     mediaType: string,
   ): Promise<{ digest: string; referrers: boolean }>;
   getBlob(digest: string): Promise<Uint8Array>;
+  /** The repository's tags (every page of the tags list). */
+  listTags(): Promise<string[]>;
   /** Uploads a blob unless the repository has it; returns its digest. */
   pushBlob(bytes: Uint8Array): Promise<string>;
 }

@@ -131,6 +131,22 @@ export class RegistryV2Client implements ImageRegistry, OciArtifactStore {
     return bytes;
   }
 
+  async listTags(): Promise<string[]> {
+    const tags: string[] = [];
+    let next: string | undefined = "tags/list?n=1000";
+    for (let page = 0; next && page < 100; page++) {
+      const response = await this.#send("GET", next, { headers: { accept: "application/json" } });
+      if (response.status === 404) return tags;
+      await this.#expectOk(response, "list tags");
+      const body = (await response.json()) as { tags?: string[] | null };
+      tags.push(...(body.tags ?? []));
+      // RFC 5988 pagination: Link: </v2/<name>/tags/list?last=…&n=…>; rel="next"
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers.get("link") ?? "")?.[1];
+      next = link ? new URL(link, this.#base).toString() : undefined;
+    }
+    return tags;
+  }
+
   async pushBlob(bytes: Uint8Array): Promise<string> {
     const digest = sha256(bytes);
     const head = await this.#send("HEAD", `blobs/${digest}`, { headers: {} });
