@@ -1,27 +1,52 @@
 import os from "node:os";
+import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type * as k8s from "@kubernetes/client-node";
 import { StageError } from "../errors.js";
 import { systemClock, type Clock, type Reporter } from "../output/reporter.js";
 import { KubeApiError } from "./kube-api-error.js";
 import { KubeJsonClient } from "./kube-json-client.js";
+import {
+  leaseDurationMs,
+  mayTakeOver,
+  observeLease,
+  unchangedForMs,
+  type LeaseObservation,
+} from "./lease-expiry.js";
 
 /** The Lease, in the namespace deployed to, that only one pipeline holds at a time. */
 export const DEPLOY_LOCK_NAME = "pipeline-deploy-lock";
 /** A waiting line is repeated this often while the holder stays the same. */
 const REPEAT_MS = 10_000;
+/** Elapsed time: performance.now(), which never jumps with the wall clock. */
+const monotonic: Clock = { now: () => performance.now() };
 
 export interface AcquireDeployLockOptions {
   namespace: string;
   /** Who is asking, for the other pipelines' messages: see deployLockHolder(). */
   holder: string;
-  /** How long the lease lasts without renewal; renewed every third of it. */
+  /**
+   * How long the lease lasts without renewal (30 by default); renewed every
+   * third of it. Written into the Lease as leaseDurationSeconds; a waiting
+   * pipeline goes by the holder's, and by this one only when the Lease has none.
+   */
   leaseSeconds?: number;
-  /** How long to wait for another holder before giving up with LockHeld. */
+  /**
+   * How long to wait for another holder before giving up with LockHeld. A
+   * holder that stopped renewing is taken over only after a whole lease
+   * duration of waiting, so a wait shorter than that never takes one over.
+   */
   waitMs: number;
   reporter: Reporter;
   signal?: AbortSignal;
+  /** The wall clock, for the times written into the Lease. Date.now by default. */
   clock?: Clock;
+  /**
+   * Measures elapsed time: how long a Lease went unchanged, `waitMs`, how long
+   * renewing has failed. performance.now() by default; never the wall clock,
+   * which can jump.
+   */
+  monotonicClock?: Clock;
   /** How often to look again while someone else holds it. */
   pollMs?: number;
 }
@@ -36,8 +61,26 @@ export interface DeployLock extends AsyncDisposable {
    * LockLost. Pass it (or AbortSignal.any with your own) to long waits.
    */
   readonly lost: AbortSignal;
-  /** Throws the LockLost when the lease was lost. */
+  /**
+   * Throws the LockLost when the lease is known to be lost (as `lost` says),
+   * without asking the API server. See confirmHeld() for a fence before acting.
+   */
   assertHeld(): void;
+  /**
+   * The fence to pass right before acting on the namespace (applying, rolling
+   * back): renews the Lease now, a write that carries the resourceVersion we
+   * last wrote, and so succeeds only if nobody else wrote it since. Resolves
+   * when the Lease is ours and was just renewed: every other pipeline then sees
+   * it change and leaves it alone for at least a whole lease duration.
+   *
+   * Rejects with a LockLost (a StageError, exit code 1), and aborts `lost`,
+   * when the lease is lost: someone else holds it (the message names them:
+   * "lost the deploy lock of namespace N: H holds it now"), it was deleted, or
+   * it was lost before. Rejects with a plain StageError, leaving `lost` alone,
+   * when the API server could not be asked or the lock was released. Either
+   * way, do not act on the namespace.
+   */
+  confirmHeld(): Promise<void>;
   /** Stops renewing and deletes the Lease if it is still ours. Safe to call twice. */
   release(): Promise<void>;
 }
@@ -49,12 +92,15 @@ export class LockHeld extends StageError {
     readonly holder: string,
     readonly since: string | undefined,
     waitedMs: number,
+    leaseMs?: number,
   ) {
+    const lease = leaseMs ? ` ${Math.round(leaseMs / 1000)}s` : "";
     super(
       `another deploy to namespace ${namespace} is running: the deploy lock ` +
         `(Lease ${namespace}/${DEPLOY_LOCK_NAME}) is held by ${holder}` +
         `${since ? ` since ${since}` : ""}; gave up after waiting ${Math.round(waitedMs / 1000)}s. ` +
-        `Retry when it has finished (a crashed holder's lock expires once it stops renewing it)`,
+        `Retry when it has finished (a crashed holder's lock is taken over by a deploy that ` +
+        `waits and sees it go unrenewed for its whole${lease} lease)`,
     );
   }
 }
@@ -97,12 +143,17 @@ interface Lease {
 
 /**
  * Takes the namespace's deploy lock, a coordination.k8s.io/v1 Lease, so that
- * two pipelines never deploy to one namespace at once. A free lock is taken at
- * once; one whose holder stopped renewing it (renewTime + leaseDurationSeconds
- * has passed; clocks are assumed to agree within seconds) is taken over, and
- * the reporter says so; otherwise we wait up to `waitMs`, saying who holds it,
- * then fail with LockHeld. Every write carries the resourceVersion it read, so
- * two pipelines racing for a free lock cannot both win.
+ * two pipelines never deploy to one namespace at once. A free lock (no Lease,
+ * or no holderIdentity) is taken at once. A held one is taken over, and the
+ * reporter says so, only when its holder stopped renewing it, which is decided
+ * as client-go's leader election does (see lease-expiry.ts): by when this
+ * process saw the Lease's record last change, on its own monotonic clock, and
+ * never by comparing the holder's renewTime with our clock, as the two clocks
+ * may disagree by minutes. So a held lock is taken over only after waiting a
+ * whole lease duration without seeing it change. Otherwise we wait up to
+ * `waitMs`, saying who holds it, then fail with LockHeld. Every write carries
+ * the resourceVersion it read, so two pipelines racing for a free lock cannot
+ * both win: the loser's 409 Conflict makes it read the Lease again.
  */
 export async function acquireDeployLock(
   kubeConfig: k8s.KubeConfig,
@@ -110,22 +161,25 @@ export async function acquireDeployLock(
 ): Promise<DeployLock> {
   const { namespace, holder, waitMs, reporter, signal } = options;
   const { leaseSeconds = 30, pollMs = 2000, clock = systemClock } = options;
+  const elapsed = options.monotonicClock ?? monotonic;
   const client = KubeJsonClient.forConfig(kubeConfig);
   const path = leasePath(namespace);
-  const started = clock.now();
+  const started = elapsed.now();
   let announced: { holder: string; at: number } | undefined;
+  let observed: LeaseObservation | undefined;
 
   for (;;) {
     try {
       signal?.throwIfAborted();
-      const now = clock.now();
       const current = await client.request<Lease>("GET", path, { signal }).catch(notFound);
+      const now = elapsed.now();
       const spec = current?.spec ?? {};
+      const wallNow = clock.now();
       const fresh: Lease["spec"] = {
         holderIdentity: holder,
         leaseDurationSeconds: leaseSeconds,
-        acquireTime: microTime(now),
-        renewTime: microTime(now),
+        acquireTime: microTime(wallNow),
+        renewTime: microTime(wallNow),
         leaseTransitions: (spec.leaseTransitions ?? 0) + (current ? 1 : 0),
       };
       if (!current) {
@@ -133,25 +187,36 @@ export async function acquireDeployLock(
           body: { ...leaseObject(namespace), spec: fresh },
           signal,
         });
-        return new HeldDeployLock(client, created, options, clock);
+        return new HeldDeployLock(client, created, options, clock, elapsed, now);
       }
+      observed = observeLease(observed, spec, now);
       const other = spec.holderIdentity;
-      if (!other || isExpired(spec, now)) {
+      if (!other || mayTakeOver(observed, now, leaseSeconds * 1000)) {
         if (other) {
           reporter.warn(
             `taking over the stale deploy lock of namespace ${namespace}: ${other} took it ` +
               `${spec.acquireTime ? `at ${spec.acquireTime} ` : ""}and last renewed it ` +
-              `${spec.renewTime ?? "never"}, more than its ${spec.leaseDurationSeconds ?? 0}s lease ago`,
+              `${spec.renewTime ?? "never"} (by its clock); it has not changed for ` +
+              `${Math.round(unchangedForMs(observed, now) / 1000)}s, more than its ` +
+              `${Math.round(leaseDurationMs(spec, leaseSeconds * 1000) / 1000)}s lease`,
           );
         }
         const taken = await client.request<Lease>("PUT", path, {
           body: { ...current, spec: fresh },
           signal,
         });
-        return new HeldDeployLock(client, taken, options, clock);
+        return new HeldDeployLock(client, taken, options, clock, elapsed, now);
       }
       const waited = now - started;
-      if (waited >= waitMs) throw new LockHeld(namespace, other, spec.acquireTime, waited);
+      if (waited >= waitMs) {
+        throw new LockHeld(
+          namespace,
+          other,
+          spec.acquireTime,
+          waited,
+          leaseDurationMs(spec, leaseSeconds * 1000),
+        );
+      }
       if (announced?.holder !== other || now - announced.at >= REPEAT_MS) {
         reporter.status(
           `waiting for the deploy lock of namespace ${namespace}: held by ${other}` +
@@ -174,26 +239,36 @@ export async function acquireDeployLock(
   }
 }
 
+/** How a renewal went: renewed, lost for good, or failed in a way that may pass. */
+type Renewal = { ok: true } | { ok: false; lost: LockLost } | { ok: false; failed: unknown };
+
 class HeldDeployLock implements DeployLock {
   readonly namespace: string;
   readonly holder: string;
   readonly #lost = new AbortController();
   readonly #stop = new AbortController();
   readonly #renewing: Promise<void>;
+  readonly #leaseMs: number;
   #lease: Lease;
+  /** When the last renewal that succeeded was sent, on the monotonic clock. */
   #renewedAt: number;
   #released = false;
+  /** Writes to the Lease, one at a time: the renewal loop's and confirmHeld's. */
+  #writes: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly client: KubeJsonClient,
     lease: Lease,
     private readonly options: AcquireDeployLockOptions,
     private readonly clock: Clock,
+    private readonly elapsed: Clock,
+    writtenAt: number,
   ) {
     this.namespace = options.namespace;
     this.holder = options.holder;
+    this.#leaseMs = (options.leaseSeconds ?? 30) * 1000;
     this.#lease = lease;
-    this.#renewedAt = clock.now();
+    this.#renewedAt = writtenAt;
     this.#renewing = this.#renewLoop();
   }
 
@@ -205,11 +280,35 @@ class HeldDeployLock implements DeployLock {
     this.#lost.signal.throwIfAborted();
   }
 
+  async confirmHeld(): Promise<void> {
+    this.assertHeld();
+    if (this.#released) {
+      throw new StageError(`the deploy lock of namespace ${this.namespace} was released`);
+    }
+    const renewal = await this.#oneAtATime(() => {
+      // Lost while waiting for the renewal loop's write: nothing to write.
+      this.assertHeld();
+      return this.#renew();
+    });
+    if (renewal.ok) return;
+    if ("lost" in renewal) {
+      this.#lost.abort(renewal.lost);
+      throw renewal.lost;
+    }
+    this.assertHeld();
+    throw new StageError(
+      `could not confirm that this pipeline still holds the deploy lock of namespace ` +
+        `${this.namespace}: ${this.#released ? "it was released" : describe(renewal.failed)}`,
+      { cause: renewal.failed },
+    );
+  }
+
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     this.#stop.abort();
     await this.#renewing;
+    await this.#writes;
     if (this.#lost.signal.aborted) return;
     await this.client
       .request("DELETE", leasePath(this.namespace), {
@@ -223,8 +322,7 @@ class HeldDeployLock implements DeployLock {
         if (error instanceof KubeApiError && error.code === 404) return;
         // The lease expires by itself; the next deploy takes it over.
         this.options.reporter.warn(
-          `could not release the deploy lock of namespace ${this.namespace}: ` +
-            `${error instanceof Error ? error.message : String(error)}`,
+          `could not release the deploy lock of namespace ${this.namespace}: ${describe(error)}`,
         );
       });
   }
@@ -233,8 +331,14 @@ class HeldDeployLock implements DeployLock {
     await this.release();
   }
 
+  #oneAtATime<T>(write: () => Promise<T>): Promise<T> {
+    const result = this.#writes.then(write);
+    this.#writes = result.catch(() => undefined);
+    return result;
+  }
+
   async #renewLoop(): Promise<void> {
-    const leaseMs = (this.options.leaseSeconds ?? 30) * 1000;
+    const leaseMs = this.#leaseMs;
     for (;;) {
       try {
         // ref: false: a lock someone forgot to release does not keep the process alive.
@@ -242,57 +346,89 @@ class HeldDeployLock implements DeployLock {
       } catch {
         return;
       }
-      const failure = await this.#renew(leaseMs);
-      if (failure) {
-        this.#lost.abort(failure);
+      if (this.#lost.signal.aborted) return;
+      const renewal = await this.#oneAtATime(() => this.#renew());
+      if (this.#stop.signal.aborted || this.#lost.signal.aborted) return;
+      if (renewal.ok) continue;
+      if ("lost" in renewal) {
+        this.#lost.abort(renewal.lost);
         return;
+      }
+      const since = this.elapsed.now() - this.#renewedAt;
+      if (since >= leaseMs) {
+        this.#lost.abort(
+          new LockLost(
+            this.namespace,
+            `could not renew it for ${Math.round(since / 1000)}s, so another ` +
+              `pipeline may have taken it over`,
+            { cause: renewal.failed },
+          ),
+        );
+        return;
+      }
+      this.options.reporter.warn(
+        `renewing the deploy lock of namespace ${this.namespace} failed, retrying: ` +
+          `${describe(renewal.failed)}`,
+      );
+    }
+  }
+
+  /**
+   * Writes a new renewTime with the resourceVersion we last wrote. A 409
+   * Conflict means someone else wrote it since: if it still names us (an
+   * operator's label, say), we write again on top of it; else it is lost.
+   */
+  async #renew(): Promise<Renewal> {
+    const path = leasePath(this.namespace);
+    for (let attempt = 1; ; attempt++) {
+      const sentAt = this.elapsed.now();
+      try {
+        const spec = { ...this.#lease.spec, renewTime: microTime(this.clock.now()) };
+        this.#lease = await this.client.request<Lease>("PUT", path, {
+          body: { ...this.#lease, spec },
+          signal: this.#stop.signal,
+          // A renewal that hangs past the lease is no renewal: give up in time to retry.
+          timeoutMs: Math.max(2000, this.#leaseMs / 3),
+        });
+        this.#renewedAt = sentAt;
+        return { ok: true };
+      } catch (error) {
+        if (this.#stop.signal.aborted) return { ok: false, failed: error };
+        if (error instanceof KubeApiError && error.code === 404) {
+          return { ok: false, lost: this.#deleted() };
+        }
+        if (!(error instanceof KubeApiError && error.code === 409)) {
+          return { ok: false, failed: error };
+        }
+        let latest: Lease | undefined;
+        try {
+          latest = await this.client.request<Lease>("GET", path, { signal: this.#stop.signal });
+        } catch (readError) {
+          if (readError instanceof KubeApiError && readError.code === 404) {
+            return { ok: false, lost: this.#deleted() };
+          }
+          return { ok: false, failed: readError };
+        }
+        const holder = latest.spec?.holderIdentity;
+        if (holder !== this.holder) {
+          return {
+            ok: false,
+            lost: new LockLost(this.namespace, `${holder || "someone else"} holds it now`),
+          };
+        }
+        this.#lease = latest;
+        if (attempt >= 3) return { ok: false, failed: error };
       }
     }
   }
 
-  /** Renews the lease; returns a LockLost when it is gone for good. */
-  async #renew(leaseMs: number): Promise<LockLost | undefined> {
-    const now = this.clock.now();
-    const path = leasePath(this.namespace);
-    try {
-      this.#lease = await this.client.request<Lease>("PUT", path, {
-        body: { ...this.#lease, spec: { ...this.#lease.spec, renewTime: microTime(now) } },
-        signal: this.#stop.signal,
-      });
-      this.#renewedAt = now;
-      return undefined;
-    } catch (error) {
-      if (this.#stop.signal.aborted) return undefined;
-      if (error instanceof KubeApiError && error.code === 404) {
-        return new LockLost(
-          this.namespace,
-          `Lease ${this.namespace}/${DEPLOY_LOCK_NAME} was deleted`,
-        );
-      }
-      if (error instanceof KubeApiError && error.code === 409) {
-        const latest = await this.client.request<Lease>("GET", path).catch(() => undefined);
-        const holder = latest?.spec?.holderIdentity;
-        if (latest && holder === this.holder) {
-          this.#lease = latest;
-          return undefined;
-        }
-        return new LockLost(this.namespace, `${holder ?? "someone else"} holds it now`);
-      }
-      if (now - this.#renewedAt >= leaseMs) {
-        return new LockLost(
-          this.namespace,
-          `could not renew it for ${Math.round((now - this.#renewedAt) / 1000)}s, so another ` +
-            `pipeline may have taken it over`,
-          { cause: error },
-        );
-      }
-      this.options.reporter.warn(
-        `renewing the deploy lock of namespace ${this.namespace} failed, retrying: ` +
-          `${error instanceof Error ? error.message : String(error)}`,
-      );
-      return undefined;
-    }
+  #deleted(): LockLost {
+    return new LockLost(this.namespace, `Lease ${this.namespace}/${DEPLOY_LOCK_NAME} was deleted`);
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function leaseObject(namespace: string): Lease {
@@ -306,12 +442,6 @@ function leaseObject(namespace: string): Lease {
 function leasePath(namespace: string, name: string = DEPLOY_LOCK_NAME): string {
   const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
   return name ? `${base}/${name}` : base;
-}
-
-function isExpired(spec: NonNullable<Lease["spec"]>, now: number): boolean {
-  const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? "");
-  if (Number.isNaN(renewed)) return true;
-  return renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now;
 }
 
 /** A Lease's times are MicroTime: RFC 3339 with exactly six fractional digits. */
