@@ -95,6 +95,8 @@ export interface DeploymentShape {
   env?: Record<string, string>;
   annotations?: Record<string, string>;
   progressDeadlineSeconds?: number;
+  /** Each pod becomes ready only this long after it starts (a slow start). */
+  readyAfterSeconds?: number;
 }
 
 /** A Deployment of the test image, one container named app with its readiness on /readyz. */
@@ -131,6 +133,9 @@ export function deploymentManifest(shape: DeploymentShape): k8s.V1Deployment {
               ports: [{ name: "http", containerPort: 8080 }],
               readinessProbe: {
                 httpGet: { path: "/readyz", port: "http" },
+                ...(shape.readyAfterSeconds
+                  ? { initialDelaySeconds: shape.readyAfterSeconds }
+                  : {}),
                 periodSeconds: 1,
                 failureThreshold: 1,
               },

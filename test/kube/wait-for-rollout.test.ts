@@ -57,6 +57,47 @@ describe("kube waitForRollout: kubectl rollout status semantics, failing fast @s
     expect(reporter.lines.length).to.be.lessThan(distinct.size + 3);
   });
 
+  it("waits out a slow rollout that keeps progressing, longer than the no-progress limit, and fails one that stalls", async function () {
+    // 3 replicas, one at a time, each ready 6 s after it starts: about 20 s in
+    // all, twice the 10 s allowed without progress, and progressing throughout.
+    await deploy({ name: "slow", replicas: 3 });
+    await waitForRollout(kubeConfig, {
+      namespace,
+      name: "slow",
+      timeoutMs: 60_000,
+      reporter: new MemoryReporter(),
+    });
+    // The new revision replaces the pods one at a time (maxSurge 1, maxUnavailable 0).
+    await deploy({ name: "slow", replicas: 3, readyAfterSeconds: 6, version: "v2" });
+    const reporter = new MemoryReporter();
+    const started = performance.now();
+    const status = await waitForRollout(kubeConfig, {
+      namespace,
+      name: "slow",
+      timeoutMs: 120_000,
+      stallMs: 10_000,
+      reporter,
+    });
+    expect(status).to.deep.include({ state: "complete", desired: 3, available: 3 });
+    expect(
+      performance.now() - started,
+      "it took longer than the no-progress limit",
+    ).to.be.greaterThan(10_000);
+
+    await deploy({ name: "stuck", mode: "unready" });
+    const stalled = await rejection(
+      waitForRollout(kubeConfig, {
+        namespace,
+        name: "stuck",
+        timeoutMs: 120_000,
+        stallMs: 8_000,
+        reporter: new MemoryReporter(),
+      }),
+    );
+    expect(stalled).to.be.instanceOf(RolloutFailure);
+    expect(stalled.message).to.match(/made no progress for 8s/);
+  });
+
   it("fails fast when a pod of the new revision crash-loops, with the reason and its last log lines", async function () {
     await deploy({ name: "crashing", mode: "crash" });
     const started = Date.now();

@@ -228,7 +228,7 @@ export async function deploy(
         },
       };
     }
-    lock.assertHeld();
+    await lock.confirmHeld();
     await writeJournal(kubeConfig, namespace, name, {
       previousRevision: serving.revision,
       previousImage: serving.images[0],
@@ -241,15 +241,18 @@ export async function deploy(
     `applying ${names.length} objects to ${namespace} (server-side apply, field manager pipeline-lib)` +
       (previousRevision ? `; revision ${previousRevision} serves now` : "; first deploy"),
   );
-  lock.assertHeld();
+  await lock.confirmHeld();
   await applyObjects(kubeConfig, rendered.objects);
 
   // 3. Wait for the rollout; 4. roll back when it fails or is interrupted.
   try {
+    // Fails when the rollout stops moving, not while it is still progressing;
+    // rolloutMaxSeconds is only the last guard.
     await waitForRollout(kubeConfig, {
       namespace,
       name: rendered.deploymentName,
-      timeoutMs,
+      timeoutMs: Math.max(config.deploy.rolloutMaxSeconds * 1000, timeoutMs),
+      stallMs: timeoutMs,
       reporter,
       signal: stop,
     });
@@ -264,7 +267,7 @@ export async function deploy(
     }
     const interrupted = signal.aborted;
     const failed = await listRevisions(kubeConfig, namespace, name).catch(() => []);
-    lock.assertHeld();
+    await lock.confirmHeld();
     const outcome = await rollBackAfterFailure(target, name, {
       reporter,
       timeoutMs,

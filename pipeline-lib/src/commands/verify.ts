@@ -171,7 +171,7 @@ export async function verify(options: VerifyOptions, ctx: CommandContext): Promi
       Number.isInteger(recorded) && recorded > 0
         ? recorded
         : revisions.filter((r) => current !== undefined && r.revision < current).at(-1)?.revision;
-    lock.assertHeld();
+    await lock.confirmHeld();
     const outcome = await rollBackAfterFailure(target, name, {
       reporter,
       timeoutMs,

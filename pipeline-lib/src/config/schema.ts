@@ -208,8 +208,14 @@ export const configSchema = z
         /** The app's Deployment in the manifests, and its container; default app.name. */
         deployment: z.string().min(1).optional(),
         container: z.string().min(1).optional(),
-        /** Longest wait for a rollout (and for a rollback) before it counts as failed. */
+        /**
+         * Longest a rollout (or a rollback) may go without progress (no pod of
+         * the new revision updated, ready or available) before it counts as
+         * failed; the Deployment's progressDeadlineSeconds fails it too.
+         */
         rolloutTimeoutSeconds: z.number().int().min(10).max(3600).default(180),
+        /** The last guard: the longest a rollout may take, however it progresses. */
+        rolloutMaxSeconds: z.number().int().min(10).max(21600).default(1800),
         /** Longest wait for another pipeline's deploy lock on the same namespace. */
         lockTimeoutSeconds: z.number().int().min(0).max(3600).default(600),
         /** Other images in the manifests, replaced by name: `redis:7-bookworm: my.registry/redis@sha256:…`. */
@@ -219,6 +225,7 @@ export const configSchema = z
       .default({
         manifests: "k8s",
         rolloutTimeoutSeconds: 180,
+        rolloutMaxSeconds: 1800,
         lockTimeoutSeconds: 600,
         images: {},
       }),

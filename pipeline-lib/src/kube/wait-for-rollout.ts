@@ -22,7 +22,15 @@ export interface WaitForRolloutOptions {
   namespace: string;
   /** The Deployment's name. */
   name: string;
+  /** The last guard: however it progresses, a rollout that takes longer fails. */
   timeoutMs: number;
+  /**
+   * Fails the rollout when nothing moved (no replica of the new revision
+   * updated, ready or available) for this long, as `kubectl rollout status`
+   * does with progressDeadlineSeconds; the Deployment's own deadline
+   * (ProgressDeadlineExceeded) fails it too. Default: timeoutMs.
+   */
+  stallMs?: number;
   reporter: Reporter;
   /** Stops the wait (Ctrl-C, an aborted build). */
   signal?: AbortSignal;
@@ -121,6 +129,9 @@ export async function waitForRollout(
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const ref = `${namespace}/${name}`;
   const deadline = clock.now() + timeoutMs;
+  const stallMs = options.stallMs ?? timeoutMs;
+  let progress = "";
+  let progressedAt = clock.now();
   let lastLine = "";
   let lastPrinted = -Infinity;
   let lastStatus: RolloutStatus | undefined;
@@ -146,6 +157,18 @@ export async function waitForRollout(
         pullKey !== undefined && now - pullFailingSince.get(pullKey)! < pullGraceMs;
       if (status.state === "failed" && !pullStillInGrace) {
         throw await failure(status, `failed to roll out: ${status.message}`);
+      }
+      // A slow rollout that keeps moving (3 to 10 pods, one at a time) is not a failed one.
+      const moved = `${status.revision}/${status.updated}/${status.ready}/${status.available}`;
+      if (moved !== progress) {
+        progress = moved;
+        progressedAt = now;
+      } else if (now - progressedAt >= stallMs) {
+        throw await failure(
+          status,
+          `made no progress for ${seconds(stallMs)}: ${status.message}`,
+          "Timeout",
+        );
       }
       if (status.message !== lastLine || now - lastPrinted >= REPEAT_MS) {
         reporter.status(`Deployment ${ref}: ${status.message}`);
