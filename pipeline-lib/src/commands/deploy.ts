@@ -18,6 +18,9 @@ import { waitForRollout } from "../kube/wait-for-rollout.js";
 import { systemClock, type Clock } from "../output/reporter.js";
 import type { CommandContext } from "./context.js";
 
+/** The AWS Load Balancer Controller injects its pod readiness gate in namespaces with this label. */
+export const READINESS_GATE_LABEL = "elbv2.k8s.aws/pod-readiness-gate-inject";
+
 export interface DeployOptions extends EnvironmentOptions {
   /** `repository@sha256:…`; by default the pushed image that the build artifact records. */
   image?: string | undefined;
@@ -136,6 +139,14 @@ export async function deploy(
   const { kubeConfig, namespace } = target;
   const liveLabels = await readNamespaceLabels(kubeConfig, namespace);
   const exists = liveLabels !== undefined;
+  if (target.environment.loadBalancer && !liveLabels?.[READINESS_GATE_LABEL]) {
+    // Without the controller's readiness gate a rollout may take old pods away
+    // before the ALB has registered the new ones.
+    reporter.warn(
+      `namespace ${namespace} lacks the label ${READINESS_GATE_LABEL}=enabled, so the AWS Load Balancer ` +
+        'Controller injects no pod readiness gate; the cluster admin sets it (k8s/access/, README "EKS")',
+    );
+  }
   // A namespace that does not exist yet cannot hold a dry run; the objects are
   // then checked in `default`, which validates them just the same.
   const checkIn = exists ? namespace : "default";

@@ -122,6 +122,26 @@ const environment = z
     podSecurity: z.enum(["restricted", "baseline", "privileged"]).optional(),
     /** What the image must carry to be deployed here; see evidenceRequirements. */
     requires: evidenceRequirements.optional(),
+    /**
+     * The AWS Load Balancer Controller's ALB in front of the Ingress (EKS):
+     * HTTPS with an ACM certificate and a redirect from HTTP, and a target
+     * group deregistration delay that the pods' preStop sleep outlasts, so a
+     * rollout never takes a pod away while the ALB still sends it requests.
+     */
+    loadBalancer: z
+      .object({
+        /** An ACM certificate ARN; empty or absent: HTTP only. */
+        certificateArn: z
+          .string()
+          .regex(
+            /^(arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate\/[0-9a-f-]+)?$/,
+            "must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",
+          )
+          .optional(),
+        deregistrationDelaySeconds: z.number().int().min(0).max(3600).default(30),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

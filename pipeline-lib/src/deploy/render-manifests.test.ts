@@ -126,6 +126,48 @@ describe("renderManifests", () => {
     expect(find(production, "Ingress", "visit-counter")!.spec.rules[0]).to.not.have.key("host");
   });
 
+  it("behind an ALB: HTTPS with the certificate and a redirect, a deregistration delay the preStop outlasts", () => {
+    const arn =
+      "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+    const behindAlb: EnvironmentConfig = {
+      ...productionEnv,
+      loadBalancer: { certificateArn: arn, deregistrationDelaySeconds: 30 },
+    };
+    const objects = renderManifests(manifests, input(behindAlb)).objects as Obj[];
+    const notes = find(objects, "Ingress", "visit-counter")!.metadata.annotations;
+    expect(notes).to.include({
+      "alb.ingress.kubernetes.io/certificate-arn": arn,
+      "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+      "alb.ingress.kubernetes.io/ssl-redirect": "443",
+      "alb.ingress.kubernetes.io/target-group-attributes":
+        "deregistration_delay.timeout_seconds=30",
+      "alb.ingress.kubernetes.io/target-type": "ip",
+    });
+    const pod = find(objects, "Deployment", "visit-counter")!.spec.template.spec;
+    const sleep = pod.containers[0].lifecycle.preStop.sleep.seconds as number;
+    expect(sleep, "the pod outlives its deregistration").to.be.greaterThan(30);
+    expect(pod.terminationGracePeriodSeconds).to.be.at.least(sleep + 20);
+
+    // Without a certificate: the delay and the drain, but no HTTPS listener.
+    const plain = renderManifests(
+      manifests,
+      input({ ...productionEnv, loadBalancer: { deregistrationDelaySeconds: 10 } }),
+    ).objects as Obj[];
+    const plainNotes = find(plain, "Ingress", "visit-counter")!.metadata.annotations;
+    expect(plainNotes).to.not.have.key("alb.ingress.kubernetes.io/certificate-arn");
+    expect(plainNotes["alb.ingress.kubernetes.io/target-group-attributes"]).to.equal(
+      "deregistration_delay.timeout_seconds=10",
+    );
+    // Elsewhere (the testbed, test): the manifests' own 5 s preStop and 30 s grace.
+    const testPod = find(
+      renderManifests(manifests, input(testEnv)).objects as Obj[],
+      "Deployment",
+      "visit-counter",
+    )!.spec.template.spec;
+    expect(testPod.containers[0].lifecycle.preStop.sleep.seconds).to.equal(5);
+    expect(testPod.terminationGracePeriodSeconds).to.equal(30);
+  });
+
   it("adds the registry pull secret and refers to it from the pods", () => {
     const { objects } = renderManifests(
       manifests,

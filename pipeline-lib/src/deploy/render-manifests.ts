@@ -174,7 +174,10 @@ export function renderManifests(
     if (copy.kind === "Service" && copy.metadata.name === deploymentName && environment.service) {
       setServiceType(copy, environment.service);
     }
-    if (copy.kind === "Ingress") setIngressHost(copy, environment.host);
+    if (copy.kind === "Ingress") {
+      setIngressHost(copy, environment.host);
+      if (environment.loadBalancer) setAlb(copy, environment.loadBalancer);
+    }
     if (copy.kind === "Deployment" && copy.metadata.name === deploymentName) deployment = copy;
     objects.push(copy);
   }
@@ -210,6 +213,9 @@ function renderAppDeployment(deployment: Json, input: RenderInput): void {
     );
   }
   container.image = release.image;
+  if (environment.loadBalancer) {
+    drainBehindAlb(podSpec, container, environment.loadBalancer.deregistrationDelaySeconds);
+  }
   if (environment.resources) {
     const resources = (container.resources ??= {});
     for (const kind of ["requests", "limits"] as const) {
@@ -320,6 +326,40 @@ function setServiceType(service: Json, setting: NonNullable<EnvironmentConfig["s
   const ports = (serviceSpec.ports as Json[] | undefined) ?? [];
   if (setting.type === "ClusterIP") for (const port of ports) delete port.nodePort;
   else if (setting.nodePort !== undefined && ports[0]) ports[0].nodePort = setting.nodePort;
+}
+
+/**
+ * The AWS Load Balancer Controller's annotations: HTTPS on 443 with the
+ * ACM certificate and HTTP redirected to it, and the target group's
+ * deregistration delay (the default, 300 s, keeps old pods in rotation far
+ * longer than their preStop sleep).
+ */
+function setAlb(ingress: Json, alb: NonNullable<EnvironmentConfig["loadBalancer"]>): void {
+  const metadata = ingress.metadata as Json;
+  const notes = (metadata.annotations ??= {}) as Record<string, string>;
+  notes["alb.ingress.kubernetes.io/target-group-attributes"] =
+    `deregistration_delay.timeout_seconds=${alb.deregistrationDelaySeconds}`;
+  if (alb.certificateArn) {
+    notes["alb.ingress.kubernetes.io/certificate-arn"] = alb.certificateArn;
+    notes["alb.ingress.kubernetes.io/listen-ports"] = '[{"HTTP": 80}, {"HTTPS": 443}]';
+    notes["alb.ingress.kubernetes.io/ssl-redirect"] = "443";
+  }
+}
+
+/**
+ * Pods behind an ALB: the preStop sleep outlasts the deregistration delay
+ * (plus the few seconds the controller takes to deregister the target), and
+ * the grace period covers the sleep and the app's own shutdown.
+ */
+function drainBehindAlb(podSpec: Json, container: Container, delaySeconds: number): void {
+  const sleep = delaySeconds + 5;
+  const lifecycle = ((container as Json).lifecycle ??= {}) as Json;
+  const current = ((lifecycle.preStop as Json | undefined)?.sleep as Json | undefined)?.seconds;
+  if (typeof current !== "number" || current < sleep)
+    lifecycle.preStop = { sleep: { seconds: sleep } };
+  const grace = Number(podSpec.terminationGracePeriodSeconds ?? 30);
+  const needed = sleep + 25;
+  if (grace < needed) podSpec.terminationGracePeriodSeconds = needed;
 }
 
 function setIngressHost(ingress: Json, host: string | undefined): void {
