@@ -61,6 +61,9 @@ async function readVisits(response: Response, what: string): Promise<VisitCounts
   return body as VisitCounts;
 }
 
+/** Four standard errors of Redis' HyperLogLog (0.81%) above the exact count. */
+const HLL_TOLERANCE = 1 + 4 * 0.0081;
+
 /** A short, growing, jittered pause, so retries do not fall in step with periodic traffic. */
 function pause(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 5 * attempt + Math.random() * 20));
@@ -155,9 +158,11 @@ export const checks: readonly ContractCheck[] = [
       for (let attempt = 1; attempt <= tries; attempt++) {
         const first = await readVisits(await get(t, "/api/visits"), "GET /api/visits");
         const second = await readVisits(await get(t, "/api/visits"), "GET /api/visits");
+        // uniqueVisitors is a HyperLogLog estimate (0.81% standard error): with
+        // many distinct visitors it can overshoot the exact count a little.
         expectThat(
-          first.uniqueVisitors <= first.visits,
-          `more unique visitors than visits: ${JSON.stringify(first)}`,
+          first.uniqueVisitors <= Math.ceil(first.visits * HLL_TOLERANCE) + 1,
+          `more unique visitors than visits, beyond the estimate's error: ${JSON.stringify(first)}`,
         );
         expectThat(
           second.visits >= first.visits,
