@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { cp, symlink } from "node:fs/promises";
+import { cp, stat, symlink } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 
@@ -25,6 +25,11 @@ export async function packPipelineLib(dir: string): Promise<{ tarball: string; f
   }
   await cp(path.join(ROOT, "tsconfig.json"), path.join(copy, "tsconfig.json"));
   await symlink(path.join(ROOT, "node_modules"), path.join(copy, "node_modules"), "dir");
+  // What npm could not hoist (a version another workspace pins differently) stays beside it.
+  const own = path.join(ROOT, "pipeline-lib", "node_modules");
+  if (await stat(own).catch(() => undefined)) {
+    await symlink(own, path.join(copy, "pipeline-lib", "node_modules"), "dir");
+  }
   const { stdout } = await exec("npm", ["pack", "--json", "--pack-destination", dir], {
     cwd: path.join(copy, "pipeline-lib"),
     env: { ...process.env, PATH: NODE_PATH },

@@ -28,6 +28,8 @@ interface Challenge {
 }
 
 const ACCEPT = MANIFEST_MEDIA_TYPES.join(", ");
+/** Tries of an idempotent request that the registry answered with a 5xx. */
+const RETRIES_ON_5XX = 4;
 
 /**
  * The manifest endpoints of the Registry v2 API (Distribution, Harbor, Docker
@@ -188,8 +190,27 @@ export class RegistryV2Client implements ImageRegistry, OciArtifactStore {
     return { bytes, mediaType };
   }
 
-  /** One request, answering at most one auth challenge. */
+  /**
+   * One request, answering at most one auth challenge. Reads (GET, HEAD) and
+   * manifest and upload PUTs, which are idempotent, are tried again on a
+   * 5xx, which a registry under concurrent writes answers now and then
+   * (Distribution's filesystem driver reading a tag being rewritten).
+   */
   async #send(
+    method: string,
+    path: string,
+    init: { headers: Record<string, string>; body?: Uint8Array },
+  ): Promise<Response> {
+    const idempotent = method === "GET" || method === "HEAD" || method === "PUT";
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.#sendOnce(method, path, init);
+      if (!idempotent || response.status < 500 || attempt >= RETRIES_ON_5XX) return response;
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt + Math.random() * 100));
+    }
+  }
+
+  async #sendOnce(
     method: string,
     path: string,
     { body, headers }: { headers: Record<string, string>; body?: Uint8Array },
