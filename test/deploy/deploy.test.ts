@@ -344,6 +344,98 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     ok(await deploy(fixture.images.next.ref));
   });
 
+  describe("the app's objects as an ApplySet: autoscaling handed over, removed objects pruned", () => {
+    const ns = `${namespace}-set`;
+    after(async () => fixture.deleteNamespace(ns));
+    const deployTo = (dir: string) =>
+      fixture.run(
+        ["--json", "deploy", "--env", "production", "--image", fixture.images.v1.ref],
+        dir,
+        {
+          GIT_COMMIT: fixture.images.v1.commit,
+        },
+      );
+    const replicas = async () =>
+      (await fixture.apps().readNamespacedDeployment({ name: "visit-counter", namespace: ns })).spec
+        ?.replicas;
+    const hpa = () =>
+      fixture.cluster.kubeConfig
+        .makeApiClient(k8s.AutoscalingV2Api)
+        .readNamespacedHorizontalPodAutoscaler({ name: "visit-counter", namespace: ns })
+        .then(
+          () => true,
+          () => false,
+        );
+
+    it("turning autoscaling on keeps the live replicas (not 1); turning it off removes the HPA", async () => {
+      const fixed = await fixture.project(ns, {
+        dirName: "set-fixed",
+        production: { namespace: ns },
+      });
+      const scaled = await fixture.project(ns, {
+        dirName: "set-scaled",
+        production: { namespace: ns, autoscaling: { minReplicas: 1, maxReplicas: 5 } },
+      });
+      ok(await deployTo(fixed));
+      expect(await replicas()).to.equal(2);
+      expect(await hpa()).to.equal(false);
+
+      const on = await deployTo(scaled);
+      ok(on);
+      expect(on.stderr).to.include("handed to the autoscaler, not reset to 1");
+      expect(await replicas(), "the rollout kept both pods").to.equal(2);
+      expect(await hpa()).to.equal(true);
+
+      const off = await deployTo(fixed);
+      ok(off);
+      expect(json<{ pruned: string[] }>(off).pruned).to.deep.equal([
+        `HorizontalPodAutoscaler ${ns}/visit-counter`,
+      ]);
+      expect(await hpa(), "no orphaned autoscaler").to.equal(false);
+      expect(await replicas()).to.equal(2);
+    });
+
+    it("deletes what left the manifests, and nothing that was never part of the set", async () => {
+      const extra = path.join(fixture.work, "manifests-with-extra");
+      await cp(path.join(ROOT, "k8s"), extra, { recursive: true });
+      await rm(path.join(extra, "access"), { recursive: true, force: true });
+      await writeFile(
+        path.join(extra, "extra.yaml"),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: feature-flags\ndata:\n  beta: "on"\n',
+      );
+      const withExtra = await fixture.project(ns, {
+        dirName: "set-extra",
+        manifests: extra,
+        production: { namespace: ns },
+      });
+      const plain = await fixture.project(ns, {
+        dirName: "set-plain",
+        production: { namespace: ns },
+      });
+      await fixture.core().createNamespacedConfigMap({
+        namespace: ns,
+        body: { metadata: { name: "someone-elses" }, data: { keep: "me" } },
+      });
+      ok(await deployTo(withExtra));
+      await fixture.core().readNamespacedConfigMap({ name: "feature-flags", namespace: ns });
+
+      const removed = await deployTo(plain);
+      ok(removed);
+      expect(json<{ pruned: string[] }>(removed).pruned).to.deep.equal([
+        `ConfigMap ${ns}/feature-flags`,
+      ]);
+      const gone = await fixture
+        .core()
+        .readNamespacedConfigMap({ name: "feature-flags", namespace: ns })
+        .then(
+          () => false,
+          () => true,
+        );
+      expect(gone).to.equal(true);
+      await fixture.core().readNamespacedConfigMap({ name: "someone-elses", namespace: ns });
+    });
+  });
+
   describe("bad input: a clear error, exit 2, and nothing applied", () => {
     const untouched = `deploy-bad-${randomBytes(3).toString("hex")}`;
     let badProject: string;

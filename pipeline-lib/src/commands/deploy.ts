@@ -11,6 +11,15 @@ import { ConfigError, InterruptedError, StageError, UsageError } from "../errors
 import { checkImageEvidence, describeEvidence, refusal } from "../evidence/gate.js";
 import type { RegistryTargetDeps } from "../registry/registry-target.js";
 import { ApplyRejected, applyObjects } from "../kube/apply.js";
+import {
+  applySetFor,
+  handOverReplicas,
+  memberGroupKinds,
+  pruneApplySet,
+  recordedGroupKinds,
+  withMembership,
+  writeParent,
+} from "../kube/applyset.js";
 import { ensurePodSecurity, readNamespaceLabels } from "../deploy/pod-security.js";
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
 import { DeploymentNotFound, listRevisions } from "../kube/revisions.js";
@@ -52,6 +61,8 @@ export interface DeployResult {
   objects: string[];
   /** The signed evidence the gate accepted, in one line. */
   evidence: string;
+  /** Objects of the app's ApplySet that left the manifests and were deleted. */
+  pruned?: string[];
   dryRun: boolean;
   durationMs: number;
 }
@@ -252,8 +263,24 @@ export async function deploy(
     `applying ${names.length} objects to ${namespace} (server-side apply, field manager pipeline-lib)` +
       (previousRevision ? `; revision ${previousRevision} serves now` : "; first deploy"),
   );
+  // The app's objects form an ApplySet: the parent first records every kind
+  // this deploy and the last one had, so that a deploy killed half-way still
+  // prunes them next time.
+  const set = applySetFor(config.app.name, namespace);
+  const members = withMembership(rendered.objects, set);
+  const kinds = memberGroupKinds(members);
+  const recordedKinds = await recordedGroupKinds(kubeConfig, set);
   await lock.confirmHeld();
-  await applyObjects(kubeConfig, rendered.objects);
+  await writeParent(kubeConfig, set, [...recordedKinds, ...kinds]);
+  const app = members.find((o) => o.kind === "Deployment" && o.metadata?.name === name);
+  if (app && !(app as { spec?: { replicas?: number } }).spec?.replicas) {
+    if (await handOverReplicas(kubeConfig, app)) {
+      reporter.progress(
+        "autoscaling takes over: spec.replicas keeps its live value (handed to the autoscaler, not reset to 1)",
+      );
+    }
+  }
+  await applyObjects(kubeConfig, members);
 
   // 3. Wait for the rollout; 4. roll back when it fails or is interrupted.
   try {
@@ -296,12 +323,18 @@ export async function deploy(
   }
 
   if (serving) await clearJournal(kubeConfig, namespace, name);
+  // Objects that left the manifests (an HPA when autoscaling is turned off, say) go.
+  await lock.confirmHeld();
+  const pruned = await pruneApplySet(kubeConfig, set, [...recordedKinds, ...kinds], members);
+  await writeParent(kubeConfig, set, kinds);
+  if (pruned.length > 0) reporter.progress(`pruned what left the manifests: ${pruned.join(", ")}`);
   const after = await listRevisions(kubeConfig, namespace, name);
   const revision = after.find((r) => r.current)?.revision;
   const result: DeployResult = {
     ...base,
     revision,
     previousRevision,
+    pruned,
     dryRun: false,
     durationMs: clock.now() - started,
   };
