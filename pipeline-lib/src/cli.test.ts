@@ -311,8 +311,8 @@ describe("pipeline CLI", () => {
     },
     { argv: ["notify"], message: /required option '-s, --status <status>'/ },
     {
-      argv: ["notify", "--status", "aborted"],
-      message: /Allowed choices are success, failure, fixed/,
+      argv: ["notify", "--status", "cancelled"],
+      message: /Allowed choices are success, failure, fixed, aborted/,
     },
     {
       argv: ["notify", "-s", "fixed", "--duration", "2m"],

@@ -2,7 +2,7 @@
 // pipelines, as pipeline-lib/src/stages/stage-definitions.ts defines it: its one
 // `pipeline` CLI call (`npx --no-install pipeline …`, installed by `npm ci`),
 // inside `withCredentials` with the stage's credentials (bound by id, never
-// passed as text), then its `input` and, whatever happens, its reports (`junit`,
+// passed as text), then its approval and, whatever happens, its reports (`junit`,
 // Warnings NG's checkstyle). The logic stays in the CLI; the table below is
 // generated from the definitions and a test holds it to them. The Jenkinsfile's
 // own `when` decides whether the stage runs (`standardPipeline` takes the
@@ -13,11 +13,43 @@
 //   pipelineStage('push', credentials: [registry: 'my-registry'])
 //   pipelineStage('verify', env: 'production', pipeline: 'prod')
 //
+// An approval ('approval', pipeline: 'prod') is a milestone, the `input` (only
+// its `submitter` may answer; the definitions name a group) under its own
+// timeout, and a milestone: a newer build that is approved aborts this one while
+// it waits, and an older one approved later can never pass it. The command needs
+// the workspace, the wait needs none, and an `input` inside a stage that holds an
+// agent keeps that executor busy for as long as it waits. So split it:
+//
+//   stage('Production history') {   // on the agent, with the stages before it
+//     steps {
+//       pipelineStage('approval', pipeline: 'prod', only: 'command')
+//     }
+//   }
+//   stage('Approval') {
+//     agent none                     // and `agent none` at the top
+//     steps {
+//       pipelineStage('approval', pipeline: 'prod', only: 'approval', submitter: 'my-release-team')
+//     }
+//   }
+//
 // Parameters: the stage id (first; with `env`, `<id>-<env>`), `env`, `pipeline`
-// ('dev' or 'prod'; the first with that id when absent) and `credentials` (a map
-// from the README's credential ids to yours).
+// ('dev' or 'prod'; the first with that id when absent), `credentials` (a map
+// from the README's credential ids to yours), `submitter` (who may approve
+// instead of the definitions' group) and `only` ('command' or 'approval': that
+// part of a stage with an approval).
 def call(Map options = [:], String name) {
   Map stage = findStage(options.env ? "${name}-${options.env}" : name, options.pipeline)
+  String only = options.only ? options.only.toString() : null
+  if (only != null && !(only in ['command', 'approval'])) {
+    error("pipelineStage: only is 'command' or 'approval', not '${only}'")
+  }
+  if (only != null && !stage.input) {
+    error("pipelineStage: stage '${stage.id}' has no approval, so no only: '${only}'")
+  }
+  if (only == 'approval') {
+    approve(stage.input, (options.submitter ?: stage.input.submitter).toString())
+    return
+  }
   Map ids = options.credentials ?: [:]
   List bindings = []
   for (Map c in stage.credentials) {
@@ -31,8 +63,8 @@ def call(Map options = [:], String name) {
     } else {
       sh stage.command
     }
-    if (stage.input) {
-      input message: stage.input.message, ok: stage.input.ok
+    if (stage.input && only != 'command') {
+      approve(stage.input, (options.submitter ?: stage.input.submitter).toString())
     }
   } finally {
     if (stage.junit) {
@@ -42,6 +74,15 @@ def call(Map options = [:], String name) {
       recordIssues(tools: [checkStyle(pattern: stage.checkstyle)])
     }
   }
+}
+
+// Milestones take the next ordinals (none given), after the caller's own.
+private void approve(Map approval, String submitter) {
+  milestone(label: "Before: ${approval.message}")
+  timeout(time: approval.timeoutHours, unit: 'HOURS') {
+    input message: approval.message, ok: approval.ok, submitter: submitter
+  }
+  milestone(label: "Approved: ${approval.message}")
 }
 
 private Map findStage(String id, Object pipeline) {
@@ -96,7 +137,7 @@ final Map STAGES = [
     [id: 'attest', title: 'Sign evidence', command: 'npx --no-install pipeline attest', credentials: [[type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']]],
     [id: 'deploy-test', title: 'Deploy to test', command: 'npx --no-install pipeline deploy --env test --unless-reused', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']]],
     [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test --unless-reused --junit reports/verify-test.xml', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify-test.xml'],
-    [id: 'approval', title: 'Approval', command: 'npx --no-install pipeline history --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']], input: [message: 'Deploy this image to production?', ok: 'Deploy']],
+    [id: 'approval', title: 'Approval', command: 'npx --no-install pipeline history --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']], input: [message: 'Deploy this image to production?', ok: 'Deploy', submitter: 'release-managers', timeoutHours: 24]],
     [id: 'promote', title: 'Promote', command: 'npx --no-install pipeline promote --digest "$(node -p \'require("./build.json").digest\')" --tag "release-$BUILD_NUMBER"', credentials: []],
     [id: 'deploy-production', title: 'Deploy to production', command: 'npx --no-install pipeline deploy --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG']]],
     [id: 'verify-production', title: 'Verify production', command: 'npx --no-install pipeline verify --env production', credentials: [[type: 'file', id: 'kubeconfig-production', variable: 'KUBECONFIG'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify.xml'],

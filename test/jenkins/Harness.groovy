@@ -3,8 +3,18 @@
 // `pipeline { … }` and its directives are methods whose closures run against
 // delegates, and it RECORDS every step instead of running it. Two passes, as
 // Jenkins does: the `pipeline` block is read into a model first (an unknown
-// directive, a stage without steps, or `when { … } steps { … }` chained on one
-// line rejects the file before anything runs), then the stages run in order.
+// directive, a stage without steps or stages, or `when { … } steps { … }`
+// chained on one line rejects the file before anything runs), then the stages
+// run in order, nested `stages` inside a parent stage included.
+//
+// Agents: `agent any` (or a label) takes an agent, that is a fresh workspace
+// (ws-1, ws-2, …, recorded as an `agent` step, or `node` for a scripted node);
+// every recorded step carries the workspace it ran in, null when none is held
+// (`agent none`). What needs a workspace (sh, junit, archiveArtifacts, stash,
+// unstash, checkout, a secret file) fails without one, as in Jenkins; `stash`
+// and `unstash` carry files from one workspace to another by name. A stage's
+// order is Jenkins': options (timeout, lock), its `input` directive, its agent,
+// its `when` (earlier with beforeOptions, beforeInput or beforeAgent).
 //
 //   java -cp groovy-all-2.4.21.jar groovy.ui.GroovyMain test/jenkins/Harness.groovy <Jenkinsfile> <scenario.json | ->
 //
@@ -12,13 +22,20 @@
 // `changeRequest` ({ "id": "7", "target": "develop", "branch": "feature/x" }: a
 // pull request, BRANCH_NAME PR-<id>), `params`, `env`, `previousResult` (the
 // previous build's result, for `fixed`), `fail` ([{ "step": "sh", "matches":
-// "<regex>" }]: that step fails, as a non-zero exit does) and `input`
-// ("proceed", the default, or "abort"). A file of { "scenarios": [ … ] } runs
-// each (a scenario's own "jenkinsfile" wins over the argument) and prints a JSON
-// array; one scenario prints one JSON object:
+// "<regex>", "stage": "<only in this stage>" }]: that step fails, as a non-zero
+// exit does), `input` ("proceed", the default; "abort"; or "timeout": the
+// innermost timeout around the input expires, and a file with none around it is
+// rejected: it would wait forever) and `newerBuildPassed` (while this build
+// waits in an `input`, a newer build of the job passes the milestone of this
+// ordinal: this one is superseded, NOT_BUILT, at once if it passed an earlier
+// milestone but not that one, else at its next milestone up to that one, as the
+// milestone step does). A file of { "scenarios": [ … ] } runs each (a
+// scenario's own "jenkinsfile" wins over the argument) and prints a JSON array;
+// one scenario prints one JSON object:
 //
-//   { name, result, stages: [{ name, status }], steps: [{ stage, phase, step, … }],
-//     secrets: [fake credential values], options, parameters, tools, agent, params, env (at the end) }
+//   { name, result, stages: [{ name, status, parents, leaf }], steps: [{ stage, phase, workspace, step, … }],
+//     secrets: [fake credential values], options, parameters, tools, agent,
+//     tree: [{ name, agent, tools, options, input, stages }], params, env (at the end) }
 //   or { name, rejected: "<why Jenkins would reject the file>" }
 //
 // A Jenkinsfile that starts `@Library('pipeline-lib') _` calls the steps of that
@@ -59,6 +76,11 @@ class StepFailure extends RuntimeException {
 /** Someone aborted the build (an `input` answered Abort). */
 class BuildAborted extends RuntimeException {
   BuildAborted(String message) { super(message) }
+}
+
+/** A newer build passed a milestone this one had not: it ends NOT_BUILT, as the milestone step does. */
+class BuildSuperseded extends RuntimeException {
+  BuildSuperseded(String message) { super(message) }
 }
 
 /** What every directive returns: a directive chained onto it on the same line calls a method here. */
@@ -116,6 +138,14 @@ class StageModel {
   Closure steps
   Closure environment
   Map<String, Closure> post = [:]
+  /** null: the parent's (or the pipeline's) agent; 'none', 'any', or a map such as [label: 'x']. */
+  Object agent
+  Map tools = [:]
+  List options = []
+  /** The stage-level `input` directive, asked before the stage's agent. */
+  Map input
+  /** Nested sequential stages, instead of steps. */
+  List<StageModel> stages
 }
 
 class PipelineModel {
@@ -131,6 +161,18 @@ class PipelineModel {
 
 // ---- pass 1: the pipeline block into a model ---------------------------------
 
+/** `agent any`, `agent none` or `agent { label 'x' }`, in a pipeline or a stage. */
+class AgentParsing {
+  static Object parse(Object what) {
+    if (what instanceof Closure) {
+      Map spec = [:]
+      Util.withDelegate((Closure) what, new MapDsl(map: spec))
+      return spec
+    }
+    what.toString()
+  }
+}
+
 class PipelineDsl {
   PipelineModel model = new PipelineModel()
 
@@ -138,13 +180,7 @@ class PipelineDsl {
   String getNone() { 'none' }
 
   def agent(Object what) {
-    if (what instanceof Closure) {
-      Map spec = [:]
-      Util.withDelegate((Closure) what, new MapDsl(map: spec))
-      model.agent = spec
-    } else {
-      model.agent = what.toString()
-    }
+    model.agent = AgentParsing.parse(what)
     new ChainTrap(after: 'agent')
   }
 
@@ -197,13 +233,29 @@ class MapDsl {
 
 class OptionsDsl {
   List options
+  /** The stage whose options these are; null for the pipeline's. */
+  String stage
 
   def timestamps() { options << [option: 'timestamps']; null }
-  def disableConcurrentBuilds(Map args = [:]) { options << [option: 'disableConcurrentBuilds'] + Util.plain(args); null }
+  def disableConcurrentBuilds(Map args = [:]) {
+    pipelineOnly('disableConcurrentBuilds')
+    options << [option: 'disableConcurrentBuilds'] + Util.plain(args)
+    null
+  }
   def skipDefaultCheckout(Object value = true) { options << [option: 'skipDefaultCheckout']; null }
   def logRotator(Map args) { [logRotator: Util.plain(args)] }
-  def buildDiscarder(Object strategy) { options << [option: 'buildDiscarder', strategy: strategy]; null }
+  def buildDiscarder(Object strategy) {
+    pipelineOnly('buildDiscarder')
+    options << [option: 'buildDiscarder', strategy: strategy]
+    null
+  }
   def timeout(Map args) { options << [option: 'timeout'] + Util.plain(args); null }
+  /** Lockable Resources: `lock('name')` or `lock(resource: 'name', …)`. */
+  def lock(Object arg) { options << [option: 'lock'] + Util.namedOrFirst([arg] as Object[], 'resource'); null }
+
+  private void pipelineOnly(String option) {
+    if (stage != null) throw new Rejected("option `${option}` is not allowed in stage '${stage}' (a pipeline option)")
+  }
 
   def methodMissing(String name, args) {
     throw new Rejected("unknown option `${name}`")
@@ -226,9 +278,15 @@ class StagesDsl {
   List<StageModel> stages
 
   def stage(String name, Closure body) {
+    if (stages.any { it.name == name }) throw new Rejected("Duplicate stage name: \"${name}\"")
     StageModel stage = new StageModel(name: name)
     Util.withDelegate(body, new StageDsl(stage: stage))
-    if (stage.steps == null) throw new Rejected("stage '${name}' has no steps")
+    if (stage.steps == null && stage.stages == null) {
+      throw new Rejected("Expected one of \"steps\", \"stages\", or \"parallel\" for stage \"${name}\"")
+    }
+    if (stage.steps != null && stage.stages != null) {
+      throw new Rejected("Only one of \"steps\", \"stages\", or \"parallel\" is allowed for stage \"${name}\"")
+    }
     stages << stage
     new ChainTrap(after: 'stage')
   }
@@ -241,9 +299,32 @@ class StagesDsl {
 class StageDsl {
   StageModel stage
 
+  String getAny() { 'any' }
+  String getNone() { 'none' }
+
   def when(Closure body) { once('when'); stage.when = body; new ChainTrap(after: 'when') }
   def steps(Closure body) { once('steps'); stage.steps = body; new ChainTrap(after: 'steps') }
   def environment(Closure body) { once('environment'); stage.environment = body; new ChainTrap(after: 'environment') }
+  def agent(Object what) { once('agent'); stage.agent = AgentParsing.parse(what); new ChainTrap(after: 'agent') }
+  def tools(Closure body) { Util.withDelegate(body, new MapDsl(map: stage.tools)); new ChainTrap(after: 'tools') }
+  def options(Closure body) {
+    Util.withDelegate(body, new OptionsDsl(options: stage.options, stage: stage.name))
+    new ChainTrap(after: 'options')
+  }
+  def input(Closure body) {
+    once('input')
+    stage.input = [:]
+    Util.withDelegate(body, new MapDsl(map: stage.input))
+    if (!stage.input.message) throw new Rejected("the input of stage '${stage.name}' has no message")
+    new ChainTrap(after: 'input')
+  }
+  def stages(Closure body) {
+    once('stages')
+    stage.stages = []
+    Util.withDelegate(body, new StagesDsl(stages: stage.stages))
+    if (stage.stages.isEmpty()) throw new Rejected("stage '${stage.name}' has an empty stages block")
+    new ChainTrap(after: 'stages')
+  }
   def post(Closure body) {
     Util.withDelegate(body, new PostDsl(post: stage.post))
     new ChainTrap(after: 'post')
@@ -259,8 +340,9 @@ class StageDsl {
 }
 
 class PostDsl {
-  static final List<String> CONDITIONS = ['always', 'changed', 'fixed', 'regression', 'aborted', 'failure',
-                                          'success', 'unstable', 'unsuccessful', 'cleanup']
+  /** Jenkins' order (BuildCondition's ordinals), each evaluated when it is reached. */
+  static final List<String> CONDITIONS = ['always', 'changed', 'fixed', 'regression', 'aborted', 'success',
+                                          'unsuccessful', 'unstable', 'failure', 'notBuilt', 'cleanup']
   Map<String, Closure> post
 
   def methodMissing(String name, args) {
@@ -276,6 +358,9 @@ class PostDsl {
 /** `when { … }` into a condition tree, evaluated when the stage is reached. */
 class WhenDsl {
   List conditions = []
+  boolean beforeAgent = false
+  boolean beforeInput = false
+  boolean beforeOptions = false
 
   def branch(String pattern) { conditions << [type: 'branch', pattern: pattern]; new ChainTrap(after: 'branch') }
   def changeRequest(Map args = [:]) { conditions << [type: 'changeRequest']; null }
@@ -285,8 +370,9 @@ class WhenDsl {
   def not(Closure body) { conditions << [type: 'not', of: nested(body, 'not')]; new ChainTrap(after: 'not') }
   def allOf(Closure body) { conditions << [type: 'allOf', of: nested(body, null)]; new ChainTrap(after: 'allOf') }
   def anyOf(Closure body) { conditions << [type: 'anyOf', of: nested(body, null)]; new ChainTrap(after: 'anyOf') }
-  def beforeAgent(boolean value) { null }
-  def beforeInput(boolean value) { null }
+  def beforeAgent(boolean value) { beforeAgent = value; null }
+  def beforeInput(boolean value) { beforeInput = value; null }
+  def beforeOptions(boolean value) { beforeOptions = value; null }
 
   private List nested(Closure body, String single) {
     WhenDsl inner = new WhenDsl()
@@ -335,6 +421,11 @@ class JenkinsBinding extends Binding {
 }
 
 class Run {
+  /** Worse results win, as Jenkins' Result.combine. */
+  static final List<String> RESULTS = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'NOT_BUILT', 'ABORTED']
+  static final String NO_NODE = "Attempted to execute a step that requires a node context while 'agent none' " +
+      "was specified. Be sure to specify your own 'node { ... }' blocks when using 'agent none'."
+
   Map scenario
   Map env = [:]
   Map params = [:]
@@ -347,9 +438,20 @@ class Run {
   String phase = 'steps'
   String result = 'SUCCESS'
   int secretCount = 0
+  /** The workspace of the agent the steps run on now (one per agent taken), or null: no agent. */
+  String workspace
+  int workspaces = 0
+  /** Stash name → the workspace it was made in. */
+  Map<String, String> stashes = [:]
+  /** The ordinal of the last milestone this build passed (0: none). */
+  int lastMilestone = 0
+  /** The last milestone a newer build passed (0: none yet; the scenario's, once this one waits). */
+  int newerPassed = 0
+  /** The timeouts around what runs now, outermost first: [time, unit, scope]. */
+  List<Map> timeouts = []
 
   void record(Map step) {
-    steps << ([stage: stage, phase: phase] + Util.plain(step))
+    steps << ([stage: stage, phase: phase, workspace: workspace] + Util.plain(step))
   }
 
   /** A fake value for a credential, remembered as a secret. */
@@ -360,11 +462,60 @@ class Run {
   }
 
   void fail(String result) {
-    if (result == 'ABORTED' || this.result == 'SUCCESS' || this.result == 'UNSTABLE') this.result = result
+    if (RESULTS.indexOf(result) > RESULTS.indexOf(this.result)) this.result = result
   }
 
+  /** After a failure, an abort or a superseding build, the stages left are skipped. */
+  boolean stopped() { result in ['FAILURE', 'ABORTED', 'NOT_BUILT'] }
+
   boolean failsHere(String step, String text) {
-    (scenario.fail ?: []).any { f -> f.step == step && text =~ f.matches }
+    (scenario.fail ?: []).any { f -> f.step == step && text =~ f.matches && (!f.stage || f.stage == stage) }
+  }
+
+  /** Takes an agent: a fresh workspace (a checkout of the same commit, nothing else). */
+  String allocate(Object agent, String step) {
+    String ws = "ws-${++workspaces}".toString()
+    String saved = workspace
+    workspace = ws
+    record(step: step, agent: agent)
+    workspace = saved
+    ws
+  }
+
+  void requireWorkspace(String step) {
+    if (workspace == null) throw new StepFailure("${step}: ${NO_NODE}")
+  }
+
+  /**
+   * An `input` (step or directive): the scenario answers it ("proceed", "abort",
+   * or "timeout": the innermost timeout around it expires). While it waits, a
+   * newer build passes the milestone `newerBuildPassed` (an ordinal): that
+   * aborts this one if it passed an earlier milestone but not that one.
+   */
+  void ask(Map args) {
+    record([step: 'input'] + args + [timeouts: timeouts.collect { it }])
+    if (scenario.newerBuildPassed != null) newerPassed = scenario.newerBuildPassed as int
+    int newer = newerPassed
+    if (lastMilestone >= 1 && lastMilestone < newer) {
+      throw new BuildSuperseded("Superseded by a newer build, which passed milestone ${newer} while this one waited")
+    }
+    String answer = scenario.input ?: 'proceed'
+    if (answer == 'abort') throw new BuildAborted("input '${args.message}' was aborted")
+    if (answer == 'timeout') {
+      if (timeouts.isEmpty()) {
+        throw new Rejected("the scenario times out input '${args.message}', but no timeout is around it: it would wait forever")
+      }
+      throw new BuildAborted("Timeout has been exceeded (${timeouts[-1].time} ${timeouts[-1].unit}, ${timeouts[-1].scope})")
+    }
+  }
+
+  Object withTimeout(Map args, String scope, Closure body) {
+    timeouts << [time: args.time, unit: args.unit ?: 'MINUTES', scope: scope]
+    try {
+      return body.call()
+    } finally {
+      timeouts.remove(timeouts.size() - 1)
+    }
   }
 }
 
@@ -375,6 +526,7 @@ class StepsDsl {
   def sh(Object arg) {
     Map args = Util.namedOrFirst([arg] as Object[], 'script')
     String script = args.script.toString()
+    run.requireWorkspace('sh')
     run.record(step: 'sh', script: script)
     boolean failed = run.failsHere('sh', script)
     if (args.returnStatus) return failed ? 1 : 0
@@ -390,20 +542,89 @@ class StepsDsl {
   }
 
   def input(Object arg) {
-    Map args = Util.namedOrFirst([arg] as Object[], 'message')
-    run.record([step: 'input'] + args)
-    if (run.scenario.input == 'abort') throw new BuildAborted("input '${args.message}' was aborted")
+    run.ask(Util.namedOrFirst([arg] as Object[], 'message'))
     null
   }
 
-  def junit(Object arg) { run.record([step: 'junit'] + Util.namedOrFirst([arg] as Object[], 'testResults')); null }
+  /** `milestone()`, `milestone(3)` or `milestone(ordinal: 3, label: '…')`; no ordinal: the next one. */
+  def milestone(Object arg = null) {
+    Map args = arg == null ? [:] : Util.namedOrFirst([arg] as Object[], 'ordinal')
+    int ordinal = args.ordinal != null ? (args.ordinal as int) : run.lastMilestone + 1
+    if (ordinal <= run.lastMilestone) {
+      throw new StepFailure("Invalid ordinal ${ordinal}, as the previous one was ${run.lastMilestone}")
+    }
+    run.record(step: 'milestone', ordinal: ordinal, label: args.label)
+    if (ordinal <= run.newerPassed) {
+      throw new BuildSuperseded("Superseded by a newer build, which already passed milestone ${ordinal}")
+    }
+    run.lastMilestone = ordinal
+    null
+  }
+
+  def junit(Object arg) {
+    run.requireWorkspace('junit')
+    run.record([step: 'junit'] + Util.namedOrFirst([arg] as Object[], 'testResults'))
+    null
+  }
 
   def archiveArtifacts(Object arg) {
+    run.requireWorkspace('archiveArtifacts')
     run.record([step: 'archiveArtifacts'] + Util.namedOrFirst([arg] as Object[], 'artifacts'))
     null
   }
 
-  def recordIssues(Map args) { run.record([step: 'recordIssues'] + args); null }
+  def stash(Map args) {
+    run.requireWorkspace('stash')
+    run.record([step: 'stash'] + args)
+    run.stashes[args.name.toString()] = run.workspace
+    null
+  }
+
+  def unstash(Object arg) {
+    String name = Util.namedOrFirst([arg] as Object[], 'name').name.toString()
+    run.requireWorkspace('unstash')
+    if (!run.stashes.containsKey(name)) throw new StepFailure("No such saved stash ‘${name}’")
+    run.record(step: 'unstash', name: name, from: run.stashes[name])
+    null
+  }
+
+  def getScm() { ['$class': 'GitSCM'] }
+
+  def checkout(Object scm) {
+    run.requireWorkspace('checkout')
+    run.record(step: 'checkout')
+    null
+  }
+
+  /** Scripted `node { … }`: takes an agent (a fresh workspace) for its body. */
+  def node(Closure body) { node(null, body) }
+
+  def node(String label, Closure body) {
+    String saved = run.workspace
+    run.workspace = run.allocate(label ?: 'any', 'node')
+    try {
+      return Util.withDelegate(body, this)
+    } finally {
+      run.workspace = saved
+    }
+  }
+
+  /** The NodeJS plugin's wrapper: that installation's bin/ on the PATH. */
+  def nodejs(Object arg, Closure body) {
+    run.record([step: 'nodejs'] + Util.namedOrFirst([arg] as Object[], 'nodeJSInstallationName'))
+    Util.withDelegate(body, this)
+  }
+
+  def lock(Object arg, Closure body) {
+    run.record([step: 'lock'] + Util.namedOrFirst([arg] as Object[], 'resource'))
+    Util.withDelegate(body, this)
+  }
+
+  def recordIssues(Map args) {
+    run.requireWorkspace('recordIssues')
+    run.record([step: 'recordIssues'] + args)
+    null
+  }
   def checkStyle(Map args) { [tool: 'checkStyle'] + args }
 
   def usernamePassword(Map args) { [type: 'usernamePassword'] + args }
@@ -421,6 +642,8 @@ class StepsDsl {
         values[b.passwordVariable] = run.secret(id, 'password')
         recorded << [type: b.type, id: id, variables: [b.usernameVariable, b.passwordVariable]]
       } else if (b.type == 'string' || b.type == 'file') {
+        // A secret file is written into the workspace's temporary folder.
+        if (b.type == 'file') run.requireWorkspace('withCredentials (file)')
         values[b.variable] = run.secret(id, b.type == 'file' ? 'file-path' : 'text')
         recorded << [type: b.type, id: id, variables: [b.variable]]
       } else {
@@ -437,8 +660,17 @@ class StepsDsl {
     withEnvValues(values, body)
   }
 
-  def dir(String path, Closure body) { run.record(step: 'dir', path: path); Util.withDelegate(body, this) }
-  def timeout(Map args, Closure body) { run.record([step: 'timeout'] + args); Util.withDelegate(body, this) }
+  def dir(String path, Closure body) {
+    run.requireWorkspace('dir')
+    run.record(step: 'dir', path: path)
+    Util.withDelegate(body, this)
+  }
+
+  def timeout(Map args, Closure body) {
+    run.record([step: 'timeout'] + args)
+    run.withTimeout(args, 'step') { Util.withDelegate(body, this) }
+  }
+
   def script(Closure body) { Util.withDelegate(body, this) }
 
   private Object withEnvValues(Map values, Closure body) {
@@ -484,45 +716,130 @@ class EnvironmentDsl {
   }
 }
 
+/**
+ * Runs the model as Jenkins' ModelInterpreter does. A stage: its `when` (now when
+ * it says beforeOptions), its options (timeout, lock), its `when` (beforeInput),
+ * its `input` directive, its `when` (beforeAgent), its agent (a fresh workspace),
+ * its `when`, then its nested stages and their parent's post, or its steps and
+ * post, both on that agent. Without a `before…`, the input is asked and the agent
+ * taken even when the `when` then skips the stage, as in Jenkins.
+ */
 class Interpreter {
   Run run
   PipelineModel model
 
   void execute() {
-    Map env = run.env
     if (model.environment) Util.withDelegate(model.environment, new EnvironmentDsl(run))
-    for (StageModel stage in model.stages) {
-      run.stage = stage.name
-      run.phase = 'steps'
-      if (run.result == 'FAILURE' || run.result == 'ABORTED') {
-        run.stages << [name: stage.name, status: 'skipped: earlier failure']
-        continue
-      }
-      if (stage.when != null) {
-        WhenDsl when = new WhenDsl()
-        Util.withDelegate(stage.when, when)
-        if (!when.conditions.every { holds(it) }) {
-          run.stages << [name: stage.name, status: 'skipped: when']
-          continue
-        }
-      }
-      env.STAGE_NAME = stage.name
-      EnvironmentDsl stageEnv = new EnvironmentDsl(run)
-      String stageResult = runBlock(stage.steps, stage.environment, stageEnv)
-      stageResult = runPost(stage.post, stageResult)
-      stageEnv.restore()
-      env.remove('STAGE_NAME')
-      run.stages << [name: stage.name, status: stageResult]
+    run.workspace = model.agent == 'none' ? null : run.allocate(model.agent, 'agent')
+    withOptions(model.options, 'pipeline') {
+      runStages(model.stages, [])
+      run.stage = null
+      runPost(model.post, run.result)
     }
-    run.stage = null
-    runPost(model.post, run.result)
   }
 
-  /** Runs steps; the result of the block: SUCCESS, FAILURE or ABORTED. */
-  private String runBlock(Closure steps, Closure environment = null, EnvironmentDsl envDsl = null) {
+  private void runStages(List<StageModel> stages, List<String> parents) {
+    for (StageModel stage in stages) runStage(stage, parents)
+  }
+
+  private void runStage(StageModel stage, List<String> parents) {
+    String savedStage = run.stage
+    String savedWorkspace = run.workspace
+    Object savedStageName = run.env.STAGE_NAME
+    run.stage = stage.name
+    run.phase = 'steps'
+    Map entry = [name: stage.name, status: null, parents: parents, leaf: stage.stages == null]
+    run.stages << entry
     try {
-      if (environment) Util.withDelegate(environment, envDsl)
-      Util.withDelegate(steps, new StepsDsl(run: run))
+      if (run.stopped()) {
+        skip(stage, entry, 'skipped: earlier failure')
+        return
+      }
+      WhenDsl when = new WhenDsl()
+      if (stage.when != null) Util.withDelegate(stage.when, when)
+      Boolean passes = null
+      Closure whenHolds = { if (passes == null) passes = when.conditions.every { holds(it) }; passes }
+      if (when.beforeOptions && !whenHolds()) {
+        skip(stage, entry, 'skipped: when')
+        return
+      }
+      entry.status = withOptions(stage.options, "stage ${stage.name}") {
+        if (when.beforeInput && !whenHolds()) return 'skipped: when'
+        if (stage.input != null) {
+          run.phase = 'input'
+          String answered = attempt { run.ask(stage.input) }
+          run.phase = 'steps'
+          if (answered != 'SUCCESS') return answered
+        }
+        if (when.beforeAgent && !whenHolds()) return 'skipped: when'
+        if (stage.agent != null) {
+          run.phase = 'agent'
+          run.workspace = stage.agent == 'none' ? null : run.allocate(stage.agent, 'agent')
+          run.phase = 'steps'
+        }
+        if (!whenHolds()) return 'skipped: when'
+        run.env.STAGE_NAME = stage.name
+        EnvironmentDsl stageEnv = new EnvironmentDsl(run)
+        try {
+          if (stage.environment) Util.withDelegate(stage.environment, stageEnv)
+          String result
+          if (stage.stages != null) {
+            int from = run.stages.size()
+            runStages(stage.stages, parents + [stage.name])
+            run.stage = stage.name
+            run.env.STAGE_NAME = stage.name
+            List children = run.stages.subList(from, run.stages.size()).findAll { it.parents.size() == parents.size() + 1 }
+            result = children.collect { it.status }.find { it in Run.RESULTS && it != 'SUCCESS' } ?: 'SUCCESS'
+          } else {
+            result = attempt { Util.withDelegate(stage.steps, new StepsDsl(run: run)) }
+          }
+          return runPost(stage.post, result)
+        } finally {
+          stageEnv.restore()
+        }
+      }
+      if (entry.status == 'skipped: when') skip(stage, entry, 'skipped: when')
+    } finally {
+      run.stage = savedStage
+      run.workspace = savedWorkspace
+      run.phase = 'steps'
+      if (savedStageName == null) run.env.remove('STAGE_NAME') else run.env.STAGE_NAME = savedStageName
+    }
+  }
+
+  /** Marks a stage and every stage nested in it as skipped. */
+  private void skip(StageModel stage, Map entry, String why) {
+    entry.status = why
+    for (StageModel inner in (stage.stages ?: [])) {
+      Map innerEntry = [name: inner.name, status: why, parents: entry.parents + [stage.name], leaf: inner.stages == null]
+      run.stages << innerEntry
+      skip(inner, innerEntry, why)
+    }
+  }
+
+  /** The options that wrap what follows: lock, then timeout, in the order written. */
+  private Object withOptions(List options, String scope, Closure body) {
+    List wrappers = options.findAll { it.option in ['lock', 'timeout'] }
+    Closure call = body
+    for (Map o in wrappers.reverse()) {
+      Closure inner = call
+      Map args = o.findAll { k, v -> k != 'option' }
+      call = o.option == 'timeout'
+          ? { -> run.withTimeout(args, scope, inner) }
+          : { -> inner.call() }
+    }
+    if (scope != 'pipeline') {
+      run.phase = 'options'
+      wrappers.each { o -> run.record([step: o.option] + o.findAll { k, v -> k != 'option' }) }
+      run.phase = 'steps'
+    }
+    call.call()
+  }
+
+  /** Runs a body of steps; SUCCESS, FAILURE, ABORTED or NOT_BUILT (superseded). */
+  private String attempt(Closure body) {
+    try {
+      body.call()
       return 'SUCCESS'
     } catch (StepFailure failure) {
       run.record(step: 'failed', message: failure.message)
@@ -532,6 +849,10 @@ class Interpreter {
       run.record(step: 'aborted', message: aborted.message)
       run.fail('ABORTED')
       return 'ABORTED'
+    } catch (BuildSuperseded superseded) {
+      run.record(step: 'superseded', message: superseded.message)
+      run.fail('NOT_BUILT')
+      return 'NOT_BUILT'
     }
   }
 
@@ -541,7 +862,7 @@ class Interpreter {
       Closure body = post[condition]
       if (body == null || !postHolds(condition, result)) continue
       run.phase = "post.${condition}".toString()
-      String outcome = runBlock(body)
+      String outcome = attempt { Util.withDelegate(body, new StepsDsl(run: run)) }
       if (outcome != 'SUCCESS' && result == 'SUCCESS') result = outcome
     }
     run.phase = 'steps'
@@ -555,6 +876,7 @@ class Interpreter {
       case 'success': return result == 'SUCCESS'
       case 'failure': return result == 'FAILURE'
       case 'aborted': return result == 'ABORTED'
+      case 'notBuilt': return result == 'NOT_BUILT'
       case 'unstable': return result == 'UNSTABLE'
       case 'unsuccessful': return result != 'SUCCESS'
       case 'fixed': return result == 'SUCCESS' && previous in ['FAILURE', 'UNSTABLE']
@@ -580,6 +902,14 @@ class Interpreter {
       case 'anyOf': return c.of.any { holds(it) }
     }
     throw new Rejected("unknown condition ${c.type}")
+  }
+
+  /** The stages as declared, for checks on where each runs. */
+  static List tree(List<StageModel> stages) {
+    stages.collect { StageModel s ->
+      [name: s.name, agent: Util.plain(s.agent), tools: s.tools, options: Util.plain(s.options),
+       input: Util.plain(s.input), stages: s.stages == null ? null : tree(s.stages)]
+    }
   }
 }
 
@@ -651,6 +981,7 @@ Map runScenario(String jenkinsfile, Map scenario) {
   binding.setVariable('env', run.env)
   binding.setVariable('params', run.params)
   binding.setVariable('currentBuild', new CurrentBuild(run: run))
+  binding.setVariable('scm', ['$class': 'GitSCM'])
   PipelineModel model = null
   binding.setVariable('pipeline', { Closure body ->
     if (model != null) throw new Rejected('two pipeline blocks')
@@ -682,7 +1013,8 @@ Map runScenario(String jenkinsfile, Map scenario) {
   }
   out + [result: run.result, stages: run.stages, steps: run.steps, secrets: run.secrets.toList(),
          options: Util.plain(model.options), parameters: model.parameters, tools: model.tools,
-         agent: model.agent, params: Util.plain(run.params), env: Util.plain(run.env)]
+         agent: model.agent, tree: Interpreter.tree(model.stages), params: Util.plain(run.params),
+         env: Util.plain(run.env)]
 }
 
 if (args.length != 2) {

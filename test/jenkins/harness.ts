@@ -10,13 +10,47 @@ const HARNESS = path.join(ROOT, "test/jenkins/Harness.groovy");
 /** One recorded step of a harness run. */
 export interface Step {
   stage: string | null;
+  /** `steps`, `post.<condition>`, or before the steps: `options`, `input` (the directive), `agent`. */
   phase: string;
+  /** The workspace of the agent it ran on (`ws-1`, `ws-2`, …), null when the run held none. */
+  workspace: string | null;
   step: string;
   script?: string;
   message?: string;
   testResults?: string;
   artifacts?: string;
   bindings?: { type: string; id: string; variables: string[] }[];
+  /** `input`. */
+  ok?: string;
+  submitter?: string;
+  /** `input`: the timeouts around it, outermost first (`scope`: `pipeline`, `stage <name>`, `step`). */
+  timeouts?: { time: number; unit: string; scope: string }[];
+  /** `milestone`. */
+  ordinal?: number;
+  label?: string;
+  /** `timeout`. */
+  time?: number;
+  unit?: string;
+  /** `lock`. */
+  resource?: string;
+  /** `agent` (the stage's or the pipeline's) and `node`: what was asked for. */
+  agent?: unknown;
+  /** `stash` and `unstash`; `from`: the workspace the stash was made in. */
+  name?: string;
+  includes?: string;
+  from?: string;
+}
+
+/** A stage as the file declares it. */
+export interface StageTree {
+  name: string;
+  /** Its own `agent`: `any`, `none`, a map such as `{ label: "x" }`, or null (its parent's). */
+  agent: unknown;
+  tools: Record<string, string>;
+  options: Record<string, unknown>[];
+  /** The stage-level `input` directive. */
+  input: Record<string, string> | null;
+  stages: StageTree[] | null;
 }
 
 /** What the harness prints for a scenario. */
@@ -24,13 +58,15 @@ export interface Trace {
   name: string;
   rejected?: string;
   result: string;
-  stages: { name: string; status: string }[];
+  /** Every stage, parents before their nested stages (`parents`: outermost first). */
+  stages: { name: string; status: string; parents: string[]; leaf: boolean }[];
   steps: Step[];
   secrets: string[];
   options: Record<string, unknown>[];
   parameters: Record<string, unknown>[];
   tools: Record<string, string>;
   agent: unknown;
+  tree: StageTree[];
   env: Record<string, string>;
 }
 
@@ -41,8 +77,12 @@ export interface Scenario {
   changeRequest?: { id: string; target: string; branch: string };
   params?: Record<string, unknown>;
   previousResult?: string;
-  fail?: { step: string; matches: string }[];
-  input?: "proceed" | "abort";
+  /** That step fails (in `stage` only, when given). */
+  fail?: { step: string; matches: string; stage?: string }[];
+  /** How the `input` is answered; `timeout`: the innermost timeout around it expires. */
+  input?: "proceed" | "abort" | "timeout";
+  /** While this build waits in an `input`, a newer build passes the milestone of this ordinal. */
+  newerBuildPassed?: number;
   /** Shared libraries' vars/ folders by name (pipeline-lib: pipeline-lib/vars). */
   libraries?: Record<string, string>;
 }
@@ -90,6 +130,9 @@ export const stageCommands = (trace: Trace) =>
 
 export const statuses = (trace: Trace) =>
   Object.fromEntries(trace.stages.map((s) => [s.name, s.status]));
+
+/** The stages that run steps (not the parents of nested stages), in order. */
+export const leafStages = (trace: Trace) => trace.stages.filter((s) => s.leaf);
 
 /** Every credential value the harness handed out that appears in an sh, echo or error, with where. */
 export function leakedSecrets(trace: Trace): string[] {

@@ -4,11 +4,14 @@ import path from "node:path";
 import { expect } from "chai";
 import {
   archivedArtifacts,
+  jenkinsStages,
+  prodAgents,
   stageDefinitions,
   type PipelineName,
 } from "../../pipeline-lib/src/stages/stage-definitions.js";
 import {
   commands,
+  leafStages,
   ROOT,
   runHarness,
   stageCommands,
@@ -18,6 +21,70 @@ import {
 } from "./harness.js";
 
 const SYNTAX = "test/jenkins/fixtures/syntax.Jenkinsfile";
+/**
+ * The harness's agents: an `input` directive asked before the stage's agent (and,
+ * without beforeInput, before its `when`), a parent stage's agent shared by its
+ * nested stages, stash and unstash between workspaces, milestones, and a step
+ * that needs a workspace failing where there is none.
+ */
+const AGENTS = `pipeline {
+  agent none
+  stages {
+    stage('Ask first') {
+      agent any
+      when {
+        branch 'master'
+      }
+      input {
+        message 'Go?'
+        ok 'Yes'
+        submitter 'leads'
+      }
+      steps {
+        sh 'after the answer'
+      }
+    }
+    stage('Group') {
+      agent {
+        label 'linux'
+      }
+      when {
+        branch 'master'
+        beforeAgent true
+      }
+      stages {
+        stage('Make') {
+          steps {
+            sh 'make'
+            stash name: 'out', includes: 'out/**'
+          }
+        }
+      }
+    }
+    stage('Elsewhere') {
+      agent any
+      when {
+        branch 'master'
+      }
+      steps {
+        unstash 'out'
+        milestone 1
+        milestone(ordinal: 3, label: 'three')
+      }
+    }
+    stage('Nowhere') {
+      steps {
+        sh 'needs a workspace'
+      }
+      post {
+        failure {
+          echo 'no agent'
+        }
+      }
+    }
+  }
+}
+`;
 
 const dev = (name: string, rest: Partial<Scenario> = {}): Scenario => ({
   name,
@@ -42,16 +109,27 @@ const notified = (trace: Trace) =>
     )
     .filter(Boolean);
 const titles = (pipeline: PipelineName) => stageDefinitions[pipeline].map((s) => s.title);
+/** The stages that run steps in the pipeline's Jenkinsfile, in order (prod's inside parent stages). */
+const plan = (pipeline: PipelineName) => jenkinsStages(pipeline);
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-/** A scenario per stage of a pipeline, in which that stage's command fails. */
+/** A scenario per stage of a pipeline that runs a command, in which that command fails (there). */
 const eachStageFails = (pipeline: PipelineName) =>
-  stageDefinitions[pipeline].map((definition) =>
-    (pipeline === "dev" ? dev : prod)(`${pipeline}: ${definition.title} fails`, {
-      fail: [{ step: "sh", matches: `^${escape(definition.command)}$` }],
-    }),
-  );
+  plan(pipeline)
+    .filter((p) => p.runs !== "approval")
+    .map((p) =>
+      (pipeline === "dev" ? dev : prod)(`${pipeline}: ${p.title} fails`, {
+        fail: [{ step: "sh", matches: `^${escape(p.definition.command)}$`, stage: p.title }],
+      }),
+    );
 const commandsOf = (pipeline: PipelineName, ids?: string[]) =>
   stageDefinitions[pipeline].filter((s) => !ids || ids.includes(s.id)).map((s) => s.command);
+/** The commands Jenkinsfile.prod runs on master, in order: the definitions' and the second Install. */
+const prodCommands = () =>
+  plan("prod")
+    .filter((p) => p.runs !== "approval")
+    .map((p) => p.definition.command);
+const approval = stageDefinitions.prod.find((s) => s.input)!;
+const SLACK = "npx --no-install pipeline notify";
 
 describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function () {
   this.timeout(60_000);
@@ -82,6 +160,7 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     expect(leaky).to.not.equal(devText);
     await writeFile(path.join(dir, "one-liner.Jenkinsfile"), oneLiner);
     await writeFile(path.join(dir, "leaky.Jenkinsfile"), leaky);
+    await writeFile(path.join(dir, "agents.Jenkinsfile"), AGENTS);
     const rel = (file: string) => path.join(dir, file);
 
     const result = await runHarness([
@@ -97,8 +176,12 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
       dev("after a failed build", { previousResult: "FAILURE" }),
       dev("after a good build", { previousResult: "SUCCESS" }),
       prod("master"),
-      prod("master, approval off", { params: { REQUIRE_APPROVAL: false } }),
+      prod("master, REQUIRE_APPROVAL=false", { params: { REQUIRE_APPROVAL: false } }),
       prod("master, approval aborted", { input: "abort" }),
+      prod("master, nobody approves in time", { input: "timeout" }),
+      prod("master, a newer release approved while this one waits", { newerBuildPassed: 2 }),
+      prod("master, a newer release waiting too", { newerBuildPassed: 1 }),
+      prod("master, after a failed build", { previousResult: "FAILURE" }),
       prod("master, production deploy fails", {
         fail: [{ step: "sh", matches: "^npx --no-install pipeline deploy --env production" }],
       }),
@@ -118,6 +201,8 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
       }),
       dev("one-liner", { jenkinsfile: rel("one-liner.Jenkinsfile") }),
       dev("leaky", { jenkinsfile: rel("leaky.Jenkinsfile") }),
+      dev("agents: master", { jenkinsfile: rel("agents.Jenkinsfile"), branch: "master" }),
+      dev("agents: develop", { jenkinsfile: rel("agents.Jenkinsfile") }),
     ]);
     code = result.code;
     for (const t of result.traces) traces.set(t.name, t);
@@ -134,28 +219,25 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     expect(rejected).to.deep.equal(["one-liner"]);
   });
 
-  it("both files set the options, the NodeJS tool and an agent", () => {
+  it("both files set the options and the NodeJS tool; dev holds one agent throughout", () => {
     for (const name of ["develop", "master"]) {
       const t = trace(name);
-      expect(t.agent).to.equal("any");
       expect(t.tools).to.deep.equal({ nodejs: "node-24" });
-      expect(t.options.map((o) => o.option)).to.deep.equal([
-        "timestamps",
-        "disableConcurrentBuilds",
-        "buildDiscarder",
-        "timeout",
-      ]);
-      expect(t.options[2]).to.deep.equal({
+      const discarder = t.options.find((o) => o.option === "buildDiscarder");
+      expect(discarder).to.deep.equal({
         option: "buildDiscarder",
         strategy: { logRotator: { numToKeepStr: "30" } },
       });
     }
-    expect(trace("master").parameters).to.deep.include({
-      type: "booleanParam",
-      name: "REQUIRE_APPROVAL",
-      defaultValue: true,
-      description: "Wait for a person to approve the production deploy",
-    });
+    const develop = trace("develop");
+    expect(develop.agent).to.equal("any");
+    expect(develop.options.map((o) => o.option)).to.deep.equal([
+      "timestamps",
+      "disableConcurrentBuilds",
+      "buildDiscarder",
+      "timeout",
+    ]);
+    expect(new Set(develop.steps.map((s) => s.workspace))).to.deep.equal(new Set(["ws-1"]));
   });
 
   it("develop: every dev stage runs in order, with its credentials, and deploys to test and verifies", () => {
@@ -229,19 +311,21 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
 
   for (const pipeline of ["dev", "prod"] as const) {
     it(`${pipeline}: whichever stage fails, the rest are skipped and the failure is notified with that stage (FAILED_STAGE)`, () => {
-      for (const [i, definition] of stageDefinitions[pipeline].entries()) {
-        const t = trace(`${pipeline}: ${definition.title} fails`);
-        expect(t.result, definition.title).to.equal("FAILURE");
+      const stages = plan(pipeline);
+      for (const [i, stage] of stages.entries()) {
+        if (stage.runs === "approval") continue;
+        const t = trace(`${pipeline}: ${stage.title} fails`);
+        expect(t.result, stage.title).to.equal("FAILURE");
         expect(
-          t.stages.map((s) => s.status),
-          definition.title,
+          leafStages(t).map((s) => s.status),
+          stage.title,
         ).to.deep.equal(
-          titles(pipeline).map((_, j) =>
+          stages.map((_, j) =>
             j < i ? "SUCCESS" : j === i ? "FAILURE" : "skipped: earlier failure",
           ),
         );
-        expect(t.env.FAILED_STAGE, definition.title).to.equal(definition.title);
-        expect(notified(t), definition.title).to.deep.equal(["failure"]);
+        expect(t.env.FAILED_STAGE, stage.title).to.equal(stage.title);
+        expect(notified(t), stage.title).to.deep.equal(["failure"]);
       }
     });
   }
@@ -251,20 +335,26 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     expect(notified(trace("after a good build"))).to.deep.equal(["success"]);
   });
 
-  it("master with approval: the history, then the input, then promote, deploy and verify production", () => {
+  it("master: every prod stage in order, the history for the approver, the approval, then promote, deploy and verify production, notifying success", () => {
     const t = trace("master");
     expect(t.result).to.equal("SUCCESS");
-    expect(t.stages.map((s) => s.name)).to.deep.equal(titles("prod"));
+    expect(leafStages(t).map((s) => [...s.parents, s.name].join(" / "))).to.deep.equal(
+      plan("prod").map((p) => [...p.parents, p.title].join(" / ")),
+    );
     expect(t.stages.every((s) => s.status === "SUCCESS")).to.equal(true);
-    expect(stageCommands(t)).to.deep.equal(commandsOf("prod"));
+    expect(leafStages(t).map((s) => s.name)).to.include.members(titles("prod"));
+    expect(stageCommands(t)).to.deep.equal(prodCommands());
     const order = t.steps
       .filter((s) => s.step === "input" || (s.step === "sh" && s.phase === "steps"))
       .map((s) => (s.step === "input" ? "input" : s.stage));
     const input = order.indexOf("input");
-    expect(order.slice(input - 1, input + 2)).to.deep.equal(["Approval", "input", "Promote"]);
-    expect(t.steps.find((s) => s.step === "input")?.message).to.equal(
-      "Deploy this image to production?",
-    );
+    expect(order.slice(input - 1, input + 3)).to.deep.equal([
+      prodAgents.build.approvalCommandTitle,
+      "input",
+      prodAgents.production.installTitle,
+      "Promote",
+    ]);
+    expect(t.steps.find((s) => s.step === "input")?.message).to.equal(approval.input!.message);
     expect(
       t.steps
         .filter((s) => s.step === "withCredentials" && s.phase === "steps")
@@ -273,34 +363,168 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
       ["Sign evidence", ["pipeline-signing-key"]],
       ["Deploy to test", ["kubeconfig-test"]],
       ["Verify test", ["kubeconfig-test", "pipeline-signing-key"]],
-      ["Approval", ["kubeconfig-production"]],
+      [prodAgents.build.approvalCommandTitle, ["kubeconfig-production"]],
       ["Deploy to production", ["kubeconfig-production"]],
       ["Verify production", ["kubeconfig-production", "pipeline-signing-key"]],
     ]);
     expect(notified(t)).to.deep.equal(["success"]);
+    expect(
+      t.steps.filter((s) => s.step === "archiveArtifacts").map((s) => s.artifacts),
+    ).to.deep.equal(archivedArtifacts.prod);
   });
 
-  it("master with REQUIRE_APPROVAL off: no input, straight to promote", () => {
-    const t = trace("master, approval off");
-    expect(t.result).to.equal("SUCCESS");
-    expect(statuses(t)).to.include({ Approval: "skipped: when", Promote: "SUCCESS" });
-    expect(t.steps.some((s) => s.step === "input")).to.equal(false);
-    expect(stageCommands(t)).to.deep.equal(
-      commandsOf("prod").filter((c) => c !== "npx --no-install pipeline history --env production"),
+  it("master after a failed build: `fixed` once, from the production agent", () => {
+    const t = trace("master, after a failed build");
+    expect(notified(t)).to.deep.equal(["fixed"]);
+    expect(t.steps.find((s) => s.script?.startsWith(SLACK))?.stage).to.equal(
+      prodAgents.production.title,
     );
   });
 
-  it("an aborted approval ships nothing", () => {
-    const t = trace("master, approval aborted");
-    expect(t.result).to.equal("ABORTED");
-    expect(statuses(t)).to.include({ Approval: "ABORTED", Promote: "skipped: earlier failure" });
+  it("prod: no executor is held while the approval waits: agent none at the top and on Approval, its steps run with no workspace, and every stage that runs a command runs on an agent", () => {
+    const t = trace("master");
+    expect(t.agent).to.equal("none");
+    const gate = t.tree.find((s) => s.name === approval.title);
+    expect(gate?.agent).to.equal("none");
+    const waiting = t.steps.filter((s) => s.stage === approval.title);
+    expect(waiting.map((s) => s.step)).to.include("input");
+    expect(waiting.map((s) => s.workspace)).to.deep.equal(waiting.map(() => null));
+    // Everything else with a workspace: before the approval and after it.
+    for (const step of t.steps.filter((s) => s.phase === "steps" && s.stage !== approval.title)) {
+      expect(step.workspace, `${step.stage} ${step.step}`).to.match(/^ws-\d+$/);
+    }
+    // Only the parent stages take agents, never the approval: two in all.
+    expect(t.steps.filter((s) => s.step === "agent").map((s) => [s.stage, s.agent])).to.deep.equal([
+      [prodAgents.build.title, "any"],
+      [prodAgents.production.title, "any"],
+    ]);
+  });
+
+  it("prod: the stages that need each other's files share a workspace: the build agent's up to the history; the production agent installs again and unstashes the build.json stashed after it", () => {
+    const t = trace("master");
+    const workspaceOf = (title: string) =>
+      new Set(
+        t.steps.filter((s) => s.stage === title && s.phase === "steps").map((s) => s.workspace),
+      );
+    const [before, after] = [
+      plan("prod").filter((p) => p.parents[0] === prodAgents.build.title),
+      plan("prod").filter((p) => p.parents[0] === prodAgents.production.title),
+    ];
+    const first = [...workspaceOf(before[0]!.title)][0]!;
+    const second = [...workspaceOf(after[0]!.title)][0]!;
+    expect(first).to.not.equal(second);
+    for (const p of before) expect([...workspaceOf(p.title)], p.title).to.deep.equal([first]);
+    for (const p of after) expect([...workspaceOf(p.title)], p.title).to.deep.equal([second]);
+    const stash = t.steps.find((s) => s.step === "stash");
+    expect([stash?.workspace, stash?.name, stash?.includes]).to.deep.equal([
+      first,
+      prodAgents.build.stash.name,
+      prodAgents.build.stash.includes,
+    ]);
+    // build.json back before anything in production reads it, and the CLI installed again.
+    const production = t.steps.filter((s) => s.workspace === second && s.phase === "steps");
+    expect(production.slice(0, 2).map((s) => [s.step, s.name ?? s.script])).to.deep.equal([
+      ["unstash", prodAgents.build.stash.name],
+      ["sh", stageDefinitions.prod[0]!.command],
+    ]);
+    expect(production[0]!.from).to.equal(first);
+  });
+
+  it("prod: only the definitions' submitter (release-managers) may approve", () => {
+    const t = trace("master");
+    expect(approval.input!.submitter).to.equal("release-managers");
+    const input = t.steps.find((s) => s.step === "input")!;
+    expect([input.message, input.ok, input.submitter]).to.deep.equal([
+      approval.input!.message,
+      approval.input!.ok,
+      approval.input!.submitter,
+    ]);
+  });
+
+  it("prod: no parameter skips the approval: none is declared, and REQUIRE_APPROVAL=false still waits for it", () => {
+    expect(trace("master").parameters).to.deep.equal([]);
+    const t = trace("master, REQUIRE_APPROVAL=false");
+    expect(t.result).to.equal("SUCCESS");
+    expect(statuses(t)).to.include({ [approval.title]: "SUCCESS" });
+    expect(t.steps.filter((s) => s.step === "input")).to.have.length(1);
+    for (const definition of stageDefinitions.prod) {
+      expect(JSON.stringify(definition.when ?? []), definition.title).to.not.include("params.");
+    }
+  });
+
+  it("prod: a milestone before the approval and one after it, in that order, before anything is promoted", () => {
+    const t = trace("master");
+    const order = t.steps
+      .filter(
+        (s) => s.step === "milestone" || s.step === "input" || s.script?.includes(" promote "),
+      )
+      .map((s) => (s.step === "milestone" ? `milestone ${s.ordinal}` : s.step));
+    expect(order).to.deep.equal(["milestone 1", "input", "milestone 2", "sh"]);
+  });
+
+  it("prod: a newer release approved while this one waits supersedes it (NOT_BUILT): nothing promoted or deployed, nothing notified; a newer one that only waits too does not", () => {
+    const t = trace("master, a newer release approved while this one waits");
+    expect(t.result).to.equal("NOT_BUILT");
+    expect(statuses(t)).to.include({
+      [approval.title]: "NOT_BUILT",
+      [prodAgents.production.title]: "skipped: earlier failure",
+    });
     expect(commands(t).some((c) => /promote|deploy --env production/.test(c ?? ""))).to.equal(
       false,
     );
     expect(notified(t)).to.deep.equal([]);
+    const both = trace("master, a newer release waiting too");
+    expect(both.result).to.equal("SUCCESS");
+    expect(notified(both)).to.deep.equal(["success"]);
   });
 
-  it("a failed production deploy (which rolled itself back) skips verify and notifies failure", () => {
+  it("prod: the approval waits under its own timeout, in hours, and no timeout of the pipeline or of a parent stage includes the wait", () => {
+    const t = trace("master");
+    expect(t.options.some((o) => o.option === "timeout")).to.equal(false);
+    const input = t.steps.find((s) => s.step === "input")!;
+    expect(input.timeouts).to.deep.equal([
+      { time: approval.input!.timeoutHours, unit: "HOURS", scope: `stage ${approval.title}` },
+    ]);
+    // The parts that run commands are bounded too, each on its own.
+    expect(
+      t.steps.filter((s) => s.step === "timeout").map((s) => [s.stage, s.time, s.unit]),
+    ).to.deep.equal([
+      [prodAgents.build.title, prodAgents.build.timeoutMinutes, "MINUTES"],
+      [approval.title, approval.input!.timeoutHours, "HOURS"],
+      [prodAgents.production.title, prodAgents.production.timeoutMinutes, "MINUTES"],
+    ]);
+  });
+
+  for (const [name, how] of [
+    ["master, approval aborted", /was aborted/],
+    ["master, nobody approves in time", /^Timeout has been exceeded/],
+  ] as const) {
+    it(`prod: ${name.slice(8)}: nothing is promoted or deployed, the run is aborted, and Slack hears of it, naming the Approval stage`, () => {
+      const t = trace(name);
+      expect(t.result).to.equal("ABORTED");
+      expect(t.steps.find((s) => s.step === "aborted")?.message).to.match(how);
+      expect(statuses(t)).to.include({
+        [approval.title]: "ABORTED",
+        Promote: "skipped: earlier failure",
+      });
+      expect(commands(t).some((c) => /promote|deploy --env production/.test(c ?? ""))).to.equal(
+        false,
+      );
+      // `aborted`, with the stage that was stopped.
+      expect(notified(t)).to.deep.equal(["aborted"]);
+      expect(t.env.FAILED_STAGE).to.equal(approval.title);
+      // The approval held no agent: the notification takes one, with the CLI installed there.
+      const post = t.steps.filter((s) => s.phase === "post.aborted" && s.stage === null);
+      expect(post.map((s) => s.step)).to.include.members(["node", "checkout", "nodejs"]);
+      expect(post.filter((s) => s.step === "sh").map((s) => s.script)).to.deep.equal([
+        stageDefinitions.prod[0]!.command,
+        `${SLACK} --status aborted --env production`,
+      ]);
+      expect(new Set(post.map((s) => s.workspace)).size).to.equal(1);
+    });
+  }
+
+  it("prod: a failed production deploy (which rolled itself back) skips verify and notifies failure", () => {
     const t = trace("master, production deploy fails");
     expect(t.result).to.equal("FAILURE");
     expect(statuses(t)).to.include({
@@ -310,14 +534,35 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
     expect(notified(t)).to.deep.equal(["failure"]);
   });
 
-  it("Jenkinsfile.prod on a branch other than master runs no stage", () => {
+  it("prod: on a branch other than master nothing runs, not even in post: no agent, no lock, no step, nothing notified", () => {
     const t = trace("prod file on another branch");
+    expect(t.result).to.equal("SUCCESS");
     expect(t.stages.every((s) => s.status === "skipped: when")).to.equal(true);
-    expect(stageCommands(t)).to.deep.equal([]);
+    expect(t.steps).to.deep.equal([]);
+    expect(notified(t)).to.deep.equal([]);
+  });
+
+  it("prod: a merge made while a release waits is not queued behind it (no disableConcurrentBuilds), and production takes one release at a time (a lock, waited for with no agent)", () => {
+    const t = trace("master");
+    expect(t.options.map((o) => o.option)).to.deep.equal(["timestamps", "buildDiscarder"]);
+    const production = t.tree.find((s) => s.name === prodAgents.production.title)!;
+    expect(production.options[0]).to.deep.equal({
+      option: "lock",
+      resource: prodAgents.production.lock,
+    });
+    const lock = t.steps.find((s) => s.step === "lock")!;
+    expect([lock.stage, lock.workspace]).to.deep.equal([prodAgents.production.title, null]);
+    const taken = t.steps.findIndex((s) => s.step === "agent" && s.stage === lock.stage);
+    expect(t.steps.indexOf(lock)).to.be.lessThan(taken);
   });
 
   it("no credential value ever reaches an sh or echo as literal text", () => {
-    const scenarios = [...traces.values()].filter((t) => !t.rejected && t.name !== "leaky");
+    const scenarios = [...traces.values()].filter(
+      (t) =>
+        !t.rejected &&
+        !t.name.startsWith("agents:") &&
+        !["leaky", "prod file on another branch"].includes(t.name),
+    );
     for (const t of scenarios) {
       expect(t.secrets.length, t.name).to.be.greaterThan(0);
       for (const step of t.steps.filter((s) => ["sh", "echo", "error"].includes(s.step))) {
@@ -366,6 +611,57 @@ describe("Jenkinsfiles in the harness (test/jenkins/Harness.groovy)", function (
 
     const pr = trace("syntax: pull request");
     expect(statuses(pr)).to.deep.equal({ Any: "SUCCESS", All: "skipped: when", After: "SUCCESS" });
+  });
+
+  it("the harness: agents and workspaces, the input directive before the agent (and the when), nested stages on their parent's agent, stash and unstash, milestones, and a step with no agent failing", () => {
+    const row = (s: Trace["steps"][number]) =>
+      [
+        s.stage,
+        s.phase,
+        s.workspace,
+        s.step,
+        s.script ?? s.message ?? s.name ?? s.ordinal ?? s.agent,
+      ]
+        .map((v) => (typeof v === "string" ? v : v == null ? "" : JSON.stringify(v)))
+        .join(" | ");
+    const master = trace("agents: master");
+    expect(master.result).to.equal("FAILURE");
+    expect(master.steps.map(row)).to.deep.equal([
+      "Ask first | input |  | input | Go?",
+      "Ask first | agent | ws-1 | agent | any",
+      "Ask first | steps | ws-1 | sh | after the answer",
+      'Group | agent | ws-2 | agent | {"label":"linux"}',
+      "Make | steps | ws-2 | sh | make",
+      "Make | steps | ws-2 | stash | out",
+      "Elsewhere | agent | ws-3 | agent | any",
+      "Elsewhere | steps | ws-3 | unstash | out",
+      "Elsewhere | steps | ws-3 | milestone | 1",
+      "Elsewhere | steps | ws-3 | milestone | 3",
+      "Nowhere | steps |  | failed | sh: Attempted to execute a step that requires a node context while 'agent none' was specified. Be sure to specify your own 'node { ... }' blocks when using 'agent none'.",
+      "Nowhere | post.failure |  | echo | no agent",
+    ]);
+    expect(master.steps[0]!.submitter).to.equal("leads");
+    expect(master.stages.map((s) => [s.name, s.parents, s.leaf])).to.deep.equal([
+      ["Ask first", [], true],
+      ["Group", [], false],
+      ["Make", ["Group"], true],
+      ["Elsewhere", [], true],
+      ["Nowhere", [], true],
+    ]);
+    // Without beforeInput and beforeAgent, the input is asked and an agent taken before `when` skips.
+    const develop = trace("agents: develop");
+    expect(statuses(develop)).to.deep.equal({
+      "Ask first": "skipped: when",
+      Group: "skipped: when",
+      Make: "skipped: when",
+      Elsewhere: "skipped: when",
+      Nowhere: "FAILURE",
+    });
+    expect(develop.steps.slice(0, 3).map(row)).to.deep.equal([
+      "Ask first | input |  | input | Go?",
+      "Ask first | agent | ws-1 | agent | any",
+      "Elsewhere | agent | ws-2 | agent | any",
+    ]);
   });
 
   it("the secrets check catches a password interpolated by Groovy", () => {

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { expect } from "chai";
 import { checkGroovySyntax } from "../../pipeline-lib/src/lint/groovy-syntax.js";
+import { stageDefinitions } from "../../pipeline-lib/src/stages/stage-definitions.js";
 import { runPipelineBin } from "../../pipeline-lib/src/test-support/run-process.js";
 import {
   leakedSecrets,
@@ -15,6 +16,7 @@ import {
 } from "./harness.js";
 
 const LIBRARY = "test/jenkins/fixtures/library.Jenkinsfile";
+const approval = stageDefinitions.prod.find((s) => s.id === "approval")!;
 const VARS = [
   "pipeline-lib/vars/pipelineStage.groovy",
   "pipeline-lib/vars/standardPipeline.groovy",
@@ -31,6 +33,43 @@ const CALLS: Record<string, string> = {
     "standardPipeline(app: 'a', imageRepository: 'registry.example.com/team/a', skip: ['lint', 'unit-tests'], " +
     "credentials: [registry: 'r2', 'kubeconfig-test': 'k2', 'slack-webhook': 's2'])",
   "no such library": "",
+};
+
+/**
+ * A prod Jenkinsfile on the library's steps that holds no agent while the approval
+ * waits: the approval's command on the agent, the wait in an `agent none` stage.
+ */
+const SPLIT_APPROVAL = (approve: string) => `@Library('pipeline-lib') _
+pipeline {
+  agent none
+  stages {
+    stage('Build') {
+      agent any
+      stages {
+        stage('Production history') {
+          steps {
+            pipelineStage('approval', pipeline: 'prod', only: 'command')
+          }
+        }
+      }
+    }
+    stage('Approval') {
+      agent none
+      steps {
+        ${approve}
+      }
+    }
+  }
+}
+`;
+const SPLIT: Record<string, string> = {
+  "split approval": SPLIT_APPROVAL(
+    "pipelineStage('approval', pipeline: 'prod', only: 'approval', submitter: 'acme-release')",
+  ),
+  "only what": SPLIT_APPROVAL("pipelineStage('approval', pipeline: 'prod', only: 'input')"),
+  "only without an approval": SPLIT_APPROVAL(
+    "pipelineStage('push', pipeline: 'prod', only: 'approval')",
+  ),
 };
 
 describe("the shared library's steps (pipeline-lib/vars) in the harness", function () {
@@ -73,6 +112,17 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
         libraries: { "pipeline-lib": broken },
       },
     ];
+    for (const [name, text] of Object.entries(SPLIT)) {
+      const file = path.join(dir, `${name.replaceAll(" ", "-")}.Jenkinsfile`);
+      await writeFile(file, text);
+      scenarios.push({ name, jenkinsfile: file, branch: "master" });
+    }
+    scenarios.push({
+      name: "split approval, superseded",
+      jenkinsfile: path.join(dir, "split-approval.Jenkinsfile"),
+      branch: "master",
+      newerBuildPassed: 2,
+    });
     for (const [name, call] of Object.entries(CALLS)) {
       const file = path.join(dir, `${name.replaceAll(" ", "-")}.Jenkinsfile`);
       const library = name === "no such library" ? "elsewhere" : "pipeline-lib";
@@ -109,7 +159,7 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     expect(leakedSecrets(t)).to.deep.equal([]);
   });
 
-  it("pipelineStage('approval', pipeline: 'prod'): the history, then the input, then its report-less end", () => {
+  it("pipelineStage('approval', pipeline: 'prod'): the history, then a milestone, the input (only release-managers may answer) under its own timeout in hours, and a milestone", () => {
     const t = trace("master");
     expect(t.result).to.equal("SUCCESS");
     const order = t.steps
@@ -118,8 +168,57 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     expect(order).to.deep.equal([
       "withCredentials",
       "npx --no-install pipeline history --env production",
+      "milestone",
+      "timeout",
       "input",
+      "milestone",
     ]);
+    const input = t.steps.find((s) => s.step === "input")!;
+    expect([input.message, input.ok, input.submitter]).to.deep.equal([
+      approval.input!.message,
+      approval.input!.ok,
+      "release-managers",
+    ]);
+    expect(input.timeouts).to.deep.equal([
+      { time: approval.input!.timeoutHours, unit: "HOURS", scope: "step" },
+    ]);
+    expect(t.steps.filter((s) => s.step === "milestone").map((s) => s.ordinal)).to.deep.equal([
+      1, 2,
+    ]);
+  });
+
+  it("pipelineStage's only: 'command' runs the approval's command on the agent, and only: 'approval' waits in an `agent none` stage with no workspace, for the submitter it is given", () => {
+    const t = trace("split approval");
+    expect(t.result, JSON.stringify(t.steps.filter((s) => s.step === "failed"))).to.equal(
+      "SUCCESS",
+    );
+    expect(stageCommands(t)).to.deep.equal([approval.command]);
+    const history = t.steps.filter((s) => s.stage === "Production history");
+    expect(history.map((s) => s.step)).to.deep.equal(["withCredentials", "sh"]);
+    const waiting = t.steps.filter((s) => s.stage === "Approval");
+    expect(waiting.map((s) => [s.step, s.workspace])).to.deep.equal([
+      ["milestone", null],
+      ["timeout", null],
+      ["input", null],
+      ["milestone", null],
+    ]);
+    expect(waiting.find((s) => s.step === "input")?.submitter).to.equal("acme-release");
+    expect(leakedSecrets(t)).to.deep.equal([]);
+  });
+
+  it("pipelineStage's approval: a newer build approved while this one waits supersedes it (NOT_BUILT)", () => {
+    const t = trace("split approval, superseded");
+    expect(t.result).to.equal("NOT_BUILT");
+    expect(statuses(t)).to.include({ Approval: "NOT_BUILT" });
+  });
+
+  it("pipelineStage refuses an unknown only, and only on a stage without an approval", () => {
+    expect(trace("only what").steps.find((s) => s.step === "error")?.message).to.equal(
+      "pipelineStage: only is 'command' or 'approval', not 'input'",
+    );
+    expect(
+      trace("only without an approval").steps.find((s) => s.step === "error")?.message,
+    ).to.equal("pipelineStage: stage 'push' has no approval, so no only: 'approval'");
   });
 
   it("an unknown stage fails the stage, naming the stages there are", () => {

@@ -145,6 +145,18 @@ describe("pipeline notify", () => {
     expect(slack.requests[2]!.body).to.include("*Failed stage*\\nVerify");
   });
 
+  it("an aborted run (nobody approved in time) says so, and where it was stopped", async () => {
+    const slack = await receiver({ status: 200 });
+    const env = { ...jenkinsEnv(slack.url), FAILED_STAGE: "Approval" };
+    await notify(options({ status: "aborted", env: "production" }), context(env, dir), deps());
+    const body = slack.requests[0]!.body;
+    expect((JSON.parse(body) as { text: string }).text).to.equal(
+      ":no_entry_sign: visit-counter in production was aborted at Approval",
+    );
+    expect(body).to.include("*Stopped at*\\nApproval");
+    expect(body).to.not.include("Failed stage");
+  });
+
   it("takes the author and subject from git, and the duration from --duration or BUILD_DURATION", async () => {
     await using repo = await GitFixture.create({ "a.txt": "a" });
     const slack = await receiver({ status: 200 });

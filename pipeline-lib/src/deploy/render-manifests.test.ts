@@ -160,7 +160,7 @@ describe("renderManifests", () => {
     );
     // Elsewhere (the testbed, test): the manifests' own 5 s preStop and 30 s grace.
     const testPod = find(
-      renderManifests(manifests, input(testEnv)).objects as Obj[],
+      renderManifests(manifests, input(testEnv)).objects,
       "Deployment",
       "visit-counter",
     )!.spec.template.spec;

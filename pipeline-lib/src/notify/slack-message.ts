@@ -4,7 +4,7 @@
  * (on a failure) the failing stage, and a link to the build. Plain data in,
  * plain data out.
  */
-export const NOTIFY_STATUSES = ["success", "failure", "fixed"] as const;
+export const NOTIFY_STATUSES = ["success", "failure", "fixed", "aborted"] as const;
 export type NotifyStatus = (typeof NOTIFY_STATUSES)[number];
 
 export interface RunFacts {
@@ -30,6 +30,8 @@ const OUTCOME: Record<NotifyStatus, { emoji: string; verb: string }> = {
   success: { emoji: ":white_check_mark:", verb: "succeeded" },
   failure: { emoji: ":x:", verb: "failed" },
   fixed: { emoji: ":large_green_circle:", verb: "is fixed" },
+  // Stopped by a person or a timeout (a release nobody approved in time).
+  aborted: { emoji: ":no_entry_sign:", verb: "was aborted" },
 };
 
 type TextObject = { type: "plain_text" | "mrkdwn"; text: string; emoji?: boolean };
@@ -48,7 +50,8 @@ export function slackMessage(facts: RunFacts): SlackMessage {
   const { emoji, verb } = OUTCOME[facts.status];
   const what = facts.app ?? "pipeline";
   const where = facts.environment ? ` in ${facts.environment}` : "";
-  const stage = facts.status === "failure" && facts.failedStage ? ` at ${facts.failedStage}` : "";
+  const stopped = facts.status === "failure" || facts.status === "aborted";
+  const stage = stopped && facts.failedStage ? ` at ${facts.failedStage}` : "";
   const headline = `${what}${where} ${verb}${stage}`;
 
   const fields: TextObject[] = [];
@@ -56,6 +59,7 @@ export function slackMessage(facts: RunFacts): SlackMessage {
     if (value) fields.push(mrkdwn(`*${label}*\n${value}`.slice(0, 2000)));
   };
   if (facts.status === "failure") field("Failed stage", escape(facts.failedStage ?? "unknown"));
+  if (facts.status === "aborted") field("Stopped at", escape(facts.failedStage ?? "unknown"));
   field("Environment", facts.environment && escape(facts.environment));
   field("Branch", facts.branch && escape(facts.branch));
   field("Commit", facts.commit && commitText(facts));

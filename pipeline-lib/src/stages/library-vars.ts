@@ -78,7 +78,12 @@ function stageEntry(stage: StageDefinition): string {
     command: quote(stage.command),
     credentials: `[${(stage.credentials ?? []).map(binding).join(", ")}]`,
     input: stage.input
-      ? groovyMap({ message: quote(stage.input.message), ok: quote(stage.input.ok) })
+      ? groovyMap({
+          message: quote(stage.input.message),
+          ok: quote(stage.input.ok),
+          submitter: quote(stage.input.submitter),
+          timeoutHours: String(stage.input.timeoutHours),
+        })
       : undefined,
     junit: stage.junit && quote(stage.junit),
     checkstyle: stage.checkstyle && quote(stage.checkstyle),

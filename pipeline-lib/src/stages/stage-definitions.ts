@@ -12,7 +12,8 @@ export type PipelineName = "dev" | "prod";
  *
  * - `{ branch: "develop" }`: `branch 'develop'` (a pull request's branch is `PR-<n>`)
  * - `{ changeRequest: true }`: `changeRequest()`; `false`: `not { changeRequest() }`
- * - `{ expression: "params.REQUIRE_APPROVAL" }`: `expression { params.REQUIRE_APPROVAL }`
+ * - `{ expression: "params.LOUD" }`: `expression { params.LOUD }` (no stage of ours has one: a
+ *   parameter is anyone's with Build with Parameters, so none may switch a gate off)
  */
 export type StageCondition =
   { branch: string } | { changeRequest: boolean } | { expression: string };
@@ -35,11 +36,29 @@ export interface StageDefinition {
   /** Credentials bound around the command, in this order. */
   credentials?: readonly CredentialBinding[];
   /** An approval (`input`) after the command; `pipeline run` does not stop for it. */
-  input?: { message: string; ok: string };
+  input?: Approval;
   /** JUnit XML the stage writes, for Jenkins' `junit` step (`post { always }`). */
   junit?: string;
   /** Checkstyle XML the stage writes, for Warnings NG's `recordIssues` (`post { always }`). */
   checkstyle?: string;
+}
+
+/**
+ * A person's yes before the stages after it run (Jenkins' `input`). In
+ * Jenkinsfile.prod it waits in a stage of its own that holds no agent, between
+ * a milestone before and one after, under its own timeout (see `prodAgents`).
+ */
+export interface Approval {
+  message: string;
+  ok: string;
+  /**
+   * Who may answer (Jenkins' `submitter`): user ids or external group names,
+   * comma-separated. Jenkins administrators always may. The library's
+   * `pipelineStage` takes another with its `submitter` parameter.
+   */
+  submitter: string;
+  /** How long it may wait; then the run is aborted (the approval stage's own `timeout`). */
+  timeoutHours: number;
 }
 
 /** What each pipeline archives when it ends, whatever the result (`archiveArtifacts`). */
@@ -184,14 +203,20 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       credentials: [kubeconfig("test"), signingKey],
       junit: "reports/verify-test.xml",
     },
-    // What production runs now, then a person says yes (REQUIRE_APPROVAL, on by default).
+    // What production runs now, then a release manager says yes. Always: no
+    // parameter switches it off (anyone with Build with Parameters could).
     {
       id: "approval",
       title: "Approval",
       command: "npx --no-install pipeline history --env production",
-      when: [...onMaster, { expression: "params.REQUIRE_APPROVAL" }],
+      when: onMaster,
       credentials: [kubeconfig("production")],
-      input: { message: "Deploy this image to production?", ok: "Deploy" },
+      input: {
+        message: "Deploy this image to production?",
+        ok: "Deploy",
+        submitter: "release-managers",
+        timeoutHours: 24,
+      },
     },
     {
       id: "promote",
@@ -217,3 +242,91 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
     },
   ],
 };
+
+/**
+ * How Jenkinsfile.prod takes agents, so that nothing holds an executor or a
+ * workspace while the approval waits: `agent none` at the top; the stages
+ * before the approval share one agent and workspace (the parent stage `build`),
+ * which ends by running the approval's command as a stage of its own (what
+ * production runs now, for the person who approves: the approval itself can run
+ * no command) and stashing build.json; the approval waits in a stage with
+ * `agent none`; the stages after it share another agent (`production`), whose
+ * workspace starts from the checkout: a stage of its own runs Install's command
+ * again and unstashes build.json, and one release at a time goes through it
+ * (`lock`). Each part has its own timeout and the pipeline none, so that no
+ * bound includes the approval's wait (`Approval.timeoutHours`). Jenkinsfile.dev
+ * waits for nobody: one agent for all of it. `pipeline run` has one workspace
+ * and ignores all of this.
+ */
+export const prodAgents = {
+  build: {
+    title: "Build and verify",
+    timeoutMinutes: 90,
+    /** The stage that runs the approval's command. */
+    approvalCommandTitle: "Production history",
+    stash: { name: "build", includes: "build.json" },
+  },
+  production: {
+    title: "Production",
+    timeoutMinutes: 60,
+    /** The stage that installs again (Install's command) and unstashes build.json. */
+    installTitle: "Install for production",
+    lock: "visit-counter-production",
+  },
+} as const;
+
+/** A stage as Jenkins runs it: which definition, which part of it, inside which parent stages. */
+export interface JenkinsStagePlan {
+  /** The stage name Jenkins shows. */
+  title: string;
+  /** The parent stages around it, outermost first: each holds an agent. */
+  parents: readonly string[];
+  /** The definition whose command, `when`, credentials and reports it runs. */
+  definition: StageDefinition;
+  /** `all`: the command, then its approval if any; `command`: the command only; `approval`: the wait only. */
+  runs: "all" | "command" | "approval";
+}
+
+/** The leaf stages of a pipeline's Jenkinsfile, in order, from the definitions and `prodAgents`. */
+export function jenkinsStages(name: PipelineName): JenkinsStagePlan[] {
+  const stages = stageDefinitions[name];
+  const at = stages.findIndex((s) => s.input);
+  if (name === "dev" || at < 0) {
+    return stages.map((definition) => ({
+      title: definition.title,
+      parents: [],
+      definition,
+      runs: "all",
+    }));
+  }
+  const { build, production } = prodAgents;
+  const approval = stages[at]!;
+  const install = stages.find((s) => s.id === "install")!;
+  return [
+    ...stages.slice(0, at).map((definition) => ({
+      title: definition.title,
+      parents: [build.title],
+      definition,
+      runs: "all" as const,
+    })),
+    {
+      title: build.approvalCommandTitle,
+      parents: [build.title],
+      definition: approval,
+      runs: "command",
+    },
+    { title: approval.title, parents: [], definition: approval, runs: "approval" },
+    {
+      title: production.installTitle,
+      parents: [production.title],
+      definition: install,
+      runs: "command",
+    },
+    ...stages.slice(at + 1).map((definition) => ({
+      title: definition.title,
+      parents: [production.title],
+      definition,
+      runs: "all" as const,
+    })),
+  ];
+}

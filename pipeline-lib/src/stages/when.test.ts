@@ -20,7 +20,7 @@ describe("stage when, outside Jenkins", () => {
     }
   });
 
-  it("prod runs on master only; an expression (the approval parameter) holds", () => {
+  it("prod runs on master only; an expression (a build parameter) holds", () => {
     expect(stageDefinitions.prod.every((s) => stageRuns(s, { branch: "master" }))).to.equal(true);
     expect(stageDefinitions.prod.some((s) => stageRuns(s, { branch: "develop" }))).to.equal(false);
   });

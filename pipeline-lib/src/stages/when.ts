@@ -22,7 +22,7 @@ function conditionHolds(condition: StageCondition, { branch }: LocalBuild): bool
   return true;
 }
 
-/** The `when` of a stage in words: `branch 'develop' and params.REQUIRE_APPROVAL`. */
+/** The `when` of a stage in words: `branch 'develop' and params.LOUD`. */
 export function describeWhen(stage: Pick<StageDefinition, "when">): string {
   return (stage.when ?? [])
     .map((c) =>
