@@ -13,8 +13,12 @@
 // contract.
 //
 // Parameters:
-//   app             the app's name (required); the image repository defaults to
-//                   127.0.0.1:5000/<app> unless Jenkins sets IMAGE_REPOSITORY
+//   app             the app's name (required); the image repository is
+//                   <IMAGE_REGISTRY>/<app>: IMAGE_REGISTRY is the registry (and
+//                   path prefix) a Jenkins admin sets for every job, such as
+//                   <account>.dkr.ecr.<region>.amazonaws.com/team; 127.0.0.1:5000
+//                   when unset. A global IMAGE_REPOSITORY is not used: it would
+//                   send every app's images into one repository.
 //   imageRepository that default instead
 //   skip            stage ids not to run, such as ['lint', 'unit-tests']
 //   credentials     your credential ids for the default ones:
@@ -31,7 +35,8 @@ def call(Map config = [:]) {
   }
   Map credentials = config.credentials ?: [:]
   String slackWebhook = credentials['slack-webhook'] ?: 'slack-webhook'
-  String repository = config.imageRepository ?: "127.0.0.1:5000/${config.app}"
+  String registry = (env.IMAGE_REGISTRY ?: '127.0.0.1:5000').replaceAll('/+$', '')
+  String repository = config.imageRepository ?: "${registry}/${config.app}"
 
   pipeline {
     agent any
@@ -49,7 +54,7 @@ def call(Map config = [:]) {
       CI = 'true'
       // For `pipeline notify`: how long the run took.
       BUILD_START = "${currentBuild.startTimeInMillis}"
-      IMAGE_REPOSITORY = "${env.IMAGE_REPOSITORY ?: repository}"
+      IMAGE_REPOSITORY = "${repository}"
     }
     // Generated from the stage definitions: do not edit by hand.
     // BEGIN GENERATED: stages

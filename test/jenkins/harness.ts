@@ -76,6 +76,8 @@ export interface Scenario {
   branch?: string | undefined;
   changeRequest?: { id: string; target: string; branch: string };
   params?: Record<string, unknown>;
+  /** Environment variables Jenkins sets for every job (global properties). */
+  env?: Record<string, string>;
   previousResult?: string;
   /** That step fails (in `stage` only, when given). */
   fail?: { step: string; matches: string; stage?: string }[];

@@ -33,6 +33,16 @@ const CALLS: Record<string, string> = {
     "standardPipeline(app: 'a', imageRepository: 'registry.example.com/team/a', skip: ['lint', 'unit-tests'], " +
     "credentials: [registry: 'r2', 'kubeconfig-test': 'k2', 'slack-webhook': 's2'])",
   "no such library": "",
+  "a global registry": "standardPipeline(app: 'static-site', skip: ['lint', 'unit-tests'])",
+};
+
+/** What a Jenkins admin sets for every job (Manage Jenkins → System → Global properties). */
+const GLOBAL_ENV: Record<string, Record<string, string>> = {
+  "a global registry": {
+    IMAGE_REGISTRY: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team",
+    // Left over from a single-app setup: it must not send this app's images there.
+    IMAGE_REPOSITORY: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/visit-counter",
+  },
 };
 
 /**
@@ -127,7 +137,12 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
       const file = path.join(dir, `${name.replaceAll(" ", "-")}.Jenkinsfile`);
       const library = name === "no such library" ? "elsewhere" : "pipeline-lib";
       await writeFile(file, `@Library('${library}') _\n${call}\n`);
-      scenarios.push({ name, jenkinsfile: file, branch: "develop" });
+      scenarios.push({
+        name,
+        jenkinsfile: file,
+        branch: "develop",
+        ...(GLOBAL_ENV[name] ? { env: GLOBAL_ENV[name] } : {}),
+      });
     }
     const run = await runHarness(scenarios);
     code = run.code;
@@ -245,6 +260,14 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     );
     expect(trace("unknown skip").steps.find((s) => s.step === "error")?.message).to.equal(
       "standardPipeline: skip names no stage 'deploy'; the stages: install, lint, unit-tests, build, integration-tests, push, attest, deploy-test, verify-test",
+    );
+  });
+
+  it("standardPipeline: each app gets its own repository under a global IMAGE_REGISTRY, whatever IMAGE_REPOSITORY says", () => {
+    const t = trace("a global registry");
+    expect(t.result).to.equal("SUCCESS");
+    expect(t.env.IMAGE_REPOSITORY).to.equal(
+      "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/static-site",
     );
   });
 
