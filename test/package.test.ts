@@ -102,9 +102,10 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it("ships the CLI, its build, the Groovy syntax check and the Jenkins steps (vars/), and no sources or tests", () => {
+  it("ships the CLI, its build, the Groovy syntax check, the Jenkins steps (vars/) and its licence, and no sources or tests", () => {
     expect(packed).to.include.members([
       "package.json",
+      "LICENSE",
       "bin/pipeline.js",
       "dist/main.js",
       "groovy/check-syntax.groovy",
@@ -114,7 +115,7 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
       "vars/standardPipeline.txt",
     ]);
     expect(
-      packed.filter((f) => !/^(package\.json$|bin\/|dist\/|groovy\/|vars\/)/.test(f)),
+      packed.filter((f) => !/^(package\.json$|LICENSE$|bin\/|dist\/|groovy\/|vars\/)/.test(f)),
     ).to.deep.equal([]);
     expect(packed.filter((f) => /\.test\.|test-support|tsbuildinfo/.test(f))).to.deep.equal([]);
   });

@@ -335,6 +335,28 @@ describe("pipeline CLI", () => {
     expect(result.calls).to.deep.equal([]);
   });
 
+  it("refuses to run under a Jenkins library of another version (PIPELINE_LIBRARY_VERSION), exit 2, naming both", async () => {
+    const saved = process.env.PIPELINE_LIBRARY_VERSION;
+    try {
+      process.env.PIPELINE_LIBRARY_VERSION = "0.0.1";
+      const other = await run(["build"]);
+      expect(other.code).to.equal(2);
+      expect(other.calls).to.deep.equal([]);
+      expect(other.err).to.match(
+        /^pipeline: the Jenkins library is pipeline-lib 0\.0\.1 but the installed CLI is \d+\.\d+\.\d+; pin one version in both/,
+      );
+      expect((await run(["--version"])).code, "--version still answers").to.equal(0);
+      const { version } = (await import("../package.json", { with: { type: "json" } })).default;
+      process.env.PIPELINE_LIBRARY_VERSION = version;
+      const same = await run(["build"]);
+      expect(same.code).to.equal(0);
+      expect(same.calls.map((c) => c.command)).to.deep.equal(["build"]);
+    } finally {
+      if (saved === undefined) delete process.env.PIPELINE_LIBRARY_VERSION;
+      else process.env.PIPELINE_LIBRARY_VERSION = saved;
+    }
+  });
+
   it("turns a failing handler into exit code 1 and a configuration error into 2", async () => {
     const failWith = (error: Error): Handlers => ({
       ...recordingHandlers([]),

@@ -70,6 +70,18 @@ export async function main(
 ): Promise<ExitCode> {
   const writeErr = output?.writeErr ?? ((text: string) => process.stderr.write(text));
   const program = createProgram(handlers, output);
+  const library = process.env.PIPELINE_LIBRARY_VERSION?.trim();
+  const asksAboutItself = argv.some((a) => ["--version", "-V", "--help", "-h"].includes(a));
+  if (library && library !== program.version() && !asksAboutItself) {
+    // The Jenkins shared library (vars/) and the CLI describe the same stages:
+    // two versions of them must not run one pipeline.
+    writeErr(
+      `pipeline: the Jenkins library is pipeline-lib ${library} but the installed CLI is ${program.version()}; ` +
+        `pin one version in both: @Library('pipeline-lib@v${program.version()}') in the Jenkinsfile, ` +
+        `or "pipeline-lib": "${library}" in package.json\n`,
+    );
+    return ExitCode.Usage;
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return ExitCode.Success;

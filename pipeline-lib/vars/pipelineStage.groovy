@@ -56,12 +56,15 @@ def call(Map options = [:], String name) {
     bindings << credentialBinding(c, (ids[c.id] ?: c.id).toString())
   }
   try {
-    if (bindings) {
-      withCredentials(bindings) {
+    // The CLI refuses to run when it is not the version of this library.
+    withEnv(["PIPELINE_LIBRARY_VERSION=${LIBRARY_VERSION}"]) {
+      if (bindings) {
+        withCredentials(bindings) {
+          sh stage.command
+        }
+      } else {
         sh stage.command
       }
-    } else {
-      sh stage.command
     }
     if (stage.input && only != 'command') {
       approve(stage.input, (options.submitter ?: stage.input.submitter).toString())
@@ -112,6 +115,12 @@ private Object credentialBinding(Map c, String id) {
   return file(credentialsId: id, variable: c.variable)
 }
 
+// Generated from pipeline-lib's package.json: do not edit by hand.
+// BEGIN GENERATED: version
+@groovy.transform.Field
+final String LIBRARY_VERSION = '0.1.0'
+// END GENERATED: version
+
 // Generated from the stage definitions: do not edit by hand.
 // BEGIN GENERATED: stages
 @groovy.transform.Field
@@ -124,7 +133,7 @@ final Map STAGES = [
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
     [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD']]],
     [id: 'attest', title: 'Sign evidence', command: 'npx --no-install pipeline attest', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']]],
-    [id: 'deploy-test', title: 'Deploy to test', command: 'npx --no-install pipeline deploy --env test', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']]],
+    [id: 'deploy-test', title: 'Deploy to test', command: 'npx --no-install pipeline deploy --env test', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'usernamePassword', id: 'registry-pull', usernameVariable: 'REGISTRY_PULL_USERNAME', passwordVariable: 'REGISTRY_PULL_PASSWORD'], [type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG']]],
     [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG'], [type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify.xml'],
   ],
   prod: [

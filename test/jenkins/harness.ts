@@ -27,6 +27,8 @@ export interface Step {
   timeouts?: { time: number; unit: string; scope: string }[];
   /** `milestone`. */
   ordinal?: number;
+  /** withEnv: the variables it sets. */
+  variables?: string[];
   label?: string;
   /** `timeout`. */
   time?: number;

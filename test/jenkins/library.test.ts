@@ -169,7 +169,7 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     ]);
     expect(bindings(t)).to.deep.equal([
       ["Push", ["acme-registry"]],
-      ["Deploy", ["registry", "acme-kube"]],
+      ["Deploy", ["registry", "registry-pull", "acme-kube"]],
     ]);
     expect(leakedSecrets(t)).to.deep.equal([]);
   });
@@ -181,6 +181,8 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
       .filter((s) => s.stage === "Approve")
       .map((s) => (s.step === "sh" ? s.script : s.step));
     expect(order).to.deep.equal([
+      // The CLI checks that it is this library's version (PIPELINE_LIBRARY_VERSION).
+      "withEnv",
       "withCredentials",
       "npx --no-install pipeline history --env production",
       "milestone",
@@ -209,7 +211,8 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     );
     expect(stageCommands(t)).to.deep.equal([approval.command]);
     const history = t.steps.filter((s) => s.stage === "Production history");
-    expect(history.map((s) => s.step)).to.deep.equal(["withCredentials", "sh"]);
+    expect(history.map((s) => s.step)).to.deep.equal(["withEnv", "withCredentials", "sh"]);
+    expect(history[0]!.variables).to.deep.equal(["PIPELINE_LIBRARY_VERSION"]);
     const waiting = t.steps.filter((s) => s.stage === "Approval");
     expect(waiting.map((s) => [s.step, s.workspace])).to.deep.equal([
       ["milestone", null],
@@ -278,7 +281,7 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     expect(bindings(t)).to.deep.equal([
       ["Push", ["r2"]],
       ["Sign evidence", ["r2", "pipeline-signing-key"]],
-      ["Deploy to test", ["r2", "k2"]],
+      ["Deploy to test", ["r2", "registry-pull", "k2"]],
       ["Verify test", ["k2", "r2", "pipeline-signing-key"]],
       [null, ["s2"]],
     ]);

@@ -9,7 +9,7 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 export const NODE_PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`;
 
 /** What pipeline-lib's package.json ships (its `files`), and what prepack builds from. */
-const SOURCES = ["package.json", "tsconfig.json", "bin", "src", "groovy", "vars"];
+const SOURCES = ["package.json", "LICENSE", "tsconfig.json", "bin", "src", "groovy", "vars"];
 
 /**
  * `npm pack` of pipeline-lib into `dir`, from a copy, so that prepack's clean

@@ -1,15 +1,19 @@
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DeployFixture, ROOT, type Run } from "../support/deploy-fixture.js";
 import {
+  DEPLOYER_ENVIRONMENTS,
+  deployerServiceAccount,
+  execKubeconfig,
   mintDeployerToken,
   renderAccess,
   tokenKubeconfig,
   type AccessObject,
+  type DeployerEnvironment,
 } from "../support/deployer-access.js";
 import {
   ensurePodSecurity,
@@ -22,6 +26,7 @@ import { KubeJsonClient, type JsonRequest } from "../../pipeline-lib/src/kube/ku
 
 const ok = (run: Run) => expect(run.code, `exit ${run.code}\n${run.stderr}`).to.equal(0);
 const json = <T>(run: Run): T => JSON.parse(run.stdout) as T;
+const lastLine = (text: string) => text.trim().split("\n").at(-1) ?? "";
 
 /** The HTTP code the API server answers `method path` with for these credentials. */
 async function answer(
@@ -39,6 +44,24 @@ async function answer(
   }
 }
 
+/**
+ * A credential plugin in the manner of `aws eks get-token`: prints an
+ * ExecCredential whose token lasts a minute, and logs each run.
+ */
+const GET_TOKEN = `
+import { appendFileSync, readFileSync } from "node:fs";
+const [tokenFile, log] = process.argv.slice(2);
+appendFileSync(log, new Date().toISOString() + "\\n");
+process.stdout.write(JSON.stringify({
+  apiVersion: "client.authentication.k8s.io/v1beta1",
+  kind: "ExecCredential",
+  status: {
+    token: readFileSync(tokenFile, "utf8").trim(),
+    expirationTimestamp: new Date(Date.now() + 60_000).toISOString(),
+  },
+}));
+`;
+
 interface ContainerSecurity {
   runAsNonRoot?: boolean;
   runAsUser?: number;
@@ -50,10 +73,13 @@ interface ContainerSecurity {
 }
 
 /**
- * Security as it is enforced, on a real cluster: Jenkins' identity from
- * k8s/access/ deploys, verifies, rolls back and reads history through the
- * shipped bin and can do nothing else, and the namespaces it deploys to run
- * only pods that meet Pod Security "restricted".
+ * Security as it is enforced, on a real cluster: Jenkins' identities from
+ * k8s/access/, one per environment, deploy, verify, roll back and read history
+ * through the shipped bin, each in its own namespace, and can do nothing else,
+ * and the namespaces they deploy to run only pods that meet Pod Security
+ * "restricted". Test's identity holds a token in its kubeconfig (as
+ * `kubeconfig-test` does outside EKS); production's runs a credential plugin
+ * for a short-lived token, as EKS's `aws eks get-token` does.
  */
 describe("least-privilege deployer and Pod Security 'restricted', on a real cluster @slow", function () {
   this.timeout(900_000);
@@ -65,8 +91,11 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
   };
   let fixture: DeployFixture;
   let admin: k8s.KubeConfig;
-  let deployer: k8s.KubeConfig;
-  let deployerFile: string;
+  /** Each environment's deployer, and its kubeconfig file. */
+  const deployers = {} as Record<DeployerEnvironment, k8s.KubeConfig>;
+  const deployerFiles = {} as Record<DeployerEnvironment, string>;
+  /** One line per run of production's credential plugin. */
+  let getTokenLog: string;
   let project: string;
   let access: AccessObject[] = [];
   const extraNamespaces: string[] = [];
@@ -79,11 +108,29 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     admin = fixture.cluster.kubeConfig;
     access = await renderAccess(ROOT, names, suffix);
     await applyObjects(admin, access);
-    const token = await mintDeployerToken(admin, names["pipeline-system"]);
-    deployerFile = path.join(fixture.work, "deployer.kubeconfig");
-    await writeFile(deployerFile, tokenKubeconfig(admin, token), { mode: 0o600 });
-    deployer = new k8s.KubeConfig();
-    deployer.loadFromFile(deployerFile);
+    const system = names["pipeline-system"];
+    const file = (name: string) => path.join(fixture.work, name);
+    const testToken = await mintDeployerToken(admin, system, "test");
+    deployerFiles.test = file("deployer-test.kubeconfig");
+    await writeFile(deployerFiles.test, tokenKubeconfig(admin, testToken), { mode: 0o600 });
+    const productionToken = await mintDeployerToken(admin, system, "production");
+    await writeFile(file("production.token"), productionToken, { mode: 0o600 });
+    await writeFile(file("get-token.mjs"), GET_TOKEN);
+    getTokenLog = file("get-token.log");
+    deployerFiles.production = file("deployer-production.kubeconfig");
+    await writeFile(
+      deployerFiles.production,
+      execKubeconfig(admin, process.execPath, [
+        file("get-token.mjs"),
+        file("production.token"),
+        getTokenLog,
+      ]),
+      { mode: 0o600 },
+    );
+    for (const environment of DEPLOYER_ENVIRONMENTS) {
+      deployers[environment] = new k8s.KubeConfig();
+      deployers[environment].loadFromFile(deployerFiles[environment]);
+    }
     project = await fixture.project(names.test, {
       production: { namespace: names.production, autoscaling: { minReplicas: 1, maxReplicas: 2 } },
     });
@@ -105,13 +152,25 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     await fixture[Symbol.asyncDispose]();
   });
 
-  /** The shipped bin with the deployer's kubeconfig and nothing else. */
-  const asDeployer = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-    fixture.run(args, project, { KUBECONFIG: deployerFile, ...env });
+  /** The shipped bin with `identity`'s kubeconfig and nothing else. */
+  const as = (identity: DeployerEnvironment, args: string[], env: NodeJS.ProcessEnv = {}) =>
+    fixture.run(args, project, { KUBECONFIG: deployerFiles[identity], ...env });
+  /** The shipped bin, for `--env <environment>`, with that environment's deployer. */
+  const asDeployer = (args: string[], env: NodeJS.ProcessEnv = {}) => {
+    const environment = args[args.indexOf("--env") + 1] as DeployerEnvironment;
+    expect(DEPLOYER_ENVIRONMENTS).to.include(environment);
+    return as(environment, args, env);
+  };
+  const deployArgs = (environment: string, image: { ref: string }) => [
+    "--json",
+    "deploy",
+    "--env",
+    environment,
+    "--image",
+    image.ref,
+  ];
   const deploy = (environment: string, image: { ref: string; commit: string }) =>
-    asDeployer(["--json", "deploy", "--env", environment, "--image", image.ref], {
-      GIT_COMMIT: image.commit,
-    });
+    asDeployer(deployArgs(environment, image), { GIT_COMMIT: image.commit });
   const currentCommit = async (environment: string) => {
     const run = await asDeployer(["--json", "history", "--env", environment]);
     ok(run);
@@ -121,21 +180,27 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     return { revisions, commit: revisions.find((r) => r.current)?.commit };
   };
 
-  it("the token is the deployer's ServiceAccount and nothing more", async () => {
-    const review = await deployer.makeApiClient(k8s.AuthenticationV1Api).createSelfSubjectReview({
-      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
-    });
-    expect(review.status?.userInfo?.username).to.equal(
-      `system:serviceaccount:${names["pipeline-system"]}:pipeline-deployer`,
-    );
-    expect(review.status?.userInfo?.groups).to.have.members([
-      "system:serviceaccounts",
-      `system:serviceaccounts:${names["pipeline-system"]}`,
-      "system:authenticated",
-    ]);
+  it("each environment's token is that environment's ServiceAccount and nothing more", async () => {
+    for (const environment of DEPLOYER_ENVIRONMENTS) {
+      const review = await deployers[environment]
+        .makeApiClient(k8s.AuthenticationV1Api)
+        .createSelfSubjectReview({
+          body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+        });
+      expect(review.status?.userInfo?.username, environment).to.equal(
+        `system:serviceaccount:${names["pipeline-system"]}:${deployerServiceAccount(environment)}`,
+      );
+      expect(review.status?.userInfo?.groups, environment).to.have.members([
+        "system:serviceaccounts",
+        `system:serviceaccounts:${names["pipeline-system"]}`,
+        "system:authenticated",
+      ]);
+    }
+    // Production's came from the credential plugin.
+    expect(await readFile(getTokenLog, "utf8")).to.match(/^\d{4}-/);
   });
 
-  it("deploys, verifies, reports a crash, rolls back and lists history with only that token", async () => {
+  it("deploys, verifies, reports a crash, rolls back and lists history with only each environment's token", async () => {
     const { v1, next, crash } = fixture.images;
     const first = await deploy("test", v1);
     ok(first);
@@ -167,10 +232,13 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     expect(revisions.length).to.be.at.least(3);
     ok(await asDeployer(["verify", "--env", "test"]));
 
-    // production: another namespace, bound the same way, autoscaled (a HorizontalPodAutoscaler).
+    // production: another namespace and identity, bound the same way, autoscaled (a
+    // HorizontalPodAutoscaler); its credential plugin runs in each process that needs a token.
+    const pluginRuns = (await readFile(getTokenLog, "utf8")).split("\n").length;
     ok(await deploy("production", v1));
     ok(await asDeployer(["verify", "--env", "production"]));
     expect((await currentCommit("production")).commit).to.equal(v1.commit);
+    expect((await readFile(getTokenLog, "utf8")).split("\n").length).to.be.at.least(pluginRuns + 3);
 
     for (const run of [first, crashed, back]) {
       expect(run.stderr, "no step fell short for want of a right").not.to.match(
@@ -179,7 +247,131 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     }
   });
 
+  it("test's token cannot touch production, nor production's test (SelfSubjectAccessReview from each token)", async () => {
+    const pullSecret = "visit-counter-registry";
+    /** What deploy, rollback, verify and the lock need in `namespace`, and one thing no deployer may. */
+    const asks = (namespace: string): [string, k8s.V1ResourceAttributes, boolean][] => [
+      ["get its Namespace", { verb: "get", resource: "namespaces", name: namespace }, true],
+      [
+        "patch deployments",
+        { verb: "patch", group: "apps", resource: "deployments", name: "visit-counter" },
+        true,
+      ],
+      ["create deployments", { verb: "create", group: "apps", resource: "deployments" }, true],
+      [
+        "delete deployments (ApplySet pruning)",
+        { verb: "delete", group: "apps", resource: "deployments", name: "visit-counter" },
+        true,
+      ],
+      [
+        "patch secrets (the ApplySet parent)",
+        { verb: "patch", resource: "secrets", name: "visit-counter-applyset" },
+        true,
+      ],
+      ["create leases", { verb: "create", group: "coordination.k8s.io", resource: "leases" }, true],
+      [
+        "get secrets (the pull Secret)",
+        { verb: "get", resource: "secrets", name: pullSecret },
+        true,
+      ],
+      [
+        "patch secrets (the pull Secret)",
+        { verb: "patch", resource: "secrets", name: pullSecret },
+        true,
+      ],
+      [
+        "create pods/portforward",
+        { verb: "create", resource: "pods", subresource: "portforward" },
+        true,
+      ],
+      // The control: allowed nowhere, so a review that always said yes would fail here.
+      ["list secrets", { verb: "list", resource: "secrets" }, false],
+    ];
+    const answers: string[] = [];
+    const expected: string[] = [];
+    for (const identity of DEPLOYER_ENVIRONMENTS) {
+      const authorization = deployers[identity].makeApiClient(k8s.AuthorizationV1Api);
+      for (const environment of DEPLOYER_ENVIRONMENTS) {
+        const namespace = names[environment];
+        for (const [what, attributes, deployerMay] of asks(namespace)) {
+          const review = await authorization.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: "authorization.k8s.io/v1",
+              kind: "SelfSubjectAccessReview",
+              spec: { resourceAttributes: { ...attributes, namespace } },
+            },
+          });
+          const line = `${identity}'s token, ${what} in ${environment}: `;
+          answers.push(line + (review.status?.allowed ? "allowed" : "denied"));
+          expected.push(line + (deployerMay && identity === environment ? "allowed" : "denied"));
+        }
+      }
+    }
+    expect(answers).to.deep.equal(expected);
+
+    // And through the shipped bin: test's kubeconfig cannot deploy to production (an image
+    // production's gate accepts: the refusal is the API server's) or read its history, and
+    // production's cannot read test's. Production still runs what it ran.
+    const { v1, next } = fixture.images;
+    const before = await currentCommit("production");
+    expect(before.commit).to.equal(v1.commit);
+    const refused = [
+      await as("test", deployArgs("production", next), { GIT_COMMIT: next.commit }),
+      await as("test", ["--json", "history", "--env", "production"]),
+      await as("production", ["--json", "history", "--env", "test"]),
+    ];
+    // The wrong environment's credential is a usage error, with nothing changed.
+    expect(refused[0]!.code, refused[0]!.stderr).to.equal(2);
+    expect(refused[0]!.stderr).to.include("is KUBECONFIG the credential of this environment");
+    for (const run of refused) {
+      process.stderr.write(`      [refused, exit ${run.code}] ${lastLine(run.stderr)}\n`);
+      expect(run.code, run.stderr).to.not.equal(0);
+      expect(run.stderr).to.match(/forbidden/i);
+      expect(run.stderr).to.not.match(/refusing to deploy/);
+    }
+    expect(await currentCommit("production")).to.deep.equal(before);
+  });
+
+  it("a revoked token ends in exit 2 and the API server's 401, having changed nothing", async () => {
+    // A token bound to a Secret is refused once the Secret is gone: a token that was valid
+    // and is no longer, as an expired one.
+    const core = admin.makeApiClient(k8s.CoreV1Api);
+    const system = names["pipeline-system"];
+    const secret = await core.createNamespacedSecret({
+      namespace: system,
+      body: { metadata: { name: `revocable-${suffix}` } },
+    });
+    const token = await mintDeployerToken(admin, system, "test", {
+      boundTo: { name: secret.metadata!.name!, uid: secret.metadata!.uid! },
+    });
+    const file = path.join(fixture.work, "revoked.kubeconfig");
+    await writeFile(file, tokenKubeconfig(admin, token), { mode: 0o600 });
+    const revoked = new k8s.KubeConfig();
+    revoked.loadFromFile(file);
+    expect((await answer(revoked, "GET", "/version")).code).to.equal(200);
+    await core.deleteNamespacedSecret({ namespace: system, name: secret.metadata!.name! });
+    let code = 200;
+    for (let i = 0; i < 60 && code !== 401; i++) {
+      await sleep(500);
+      code = (await answer(revoked, "GET", "/version")).code;
+    }
+    expect(code, "the API server refuses the revoked token").to.equal(401);
+
+    const before = await currentCommit("test");
+    const { next } = fixture.images;
+    const run = await fixture.run(deployArgs("test", next), project, {
+      KUBECONFIG: file,
+      GIT_COMMIT: next.commit,
+    });
+    process.stderr.write(`      [revoked, exit ${run.code}] ${lastLine(run.stderr)}\n`);
+    expect(run.code, run.stderr).to.equal(2);
+    expect(run.stderr).to.match(/HTTP 401/);
+    expect(run.stderr).to.not.match(/at .*\.js:\d+/);
+    expect(await currentCommit("test")).to.deep.equal(before);
+  });
+
   it("is refused (403) everything else: other Secrets, kube-system, cluster RBAC, exec, relabelling", async () => {
+    const deployer = deployers.test;
     const pods = await deployer.makeApiClient(k8s.CoreV1Api).listNamespacedPod({
       namespace: names.test,
       labelSelector: "app.kubernetes.io/name=visit-counter",
@@ -207,7 +399,11 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
         name: "cluster-admin",
       },
       subjects: [
-        { kind: "ServiceAccount", name: "pipeline-deployer", namespace: names["pipeline-system"] },
+        {
+          kind: "ServiceAccount",
+          name: deployerServiceAccount("test"),
+          namespace: names["pipeline-system"],
+        },
       ],
     };
     const exec = `/api/v1/namespaces/${names.test}/pods/${pod}/exec`;
@@ -226,6 +422,12 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
         "list the Secrets of the namespace it deploys to",
         "GET",
         `/api/v1/namespaces/${names.test}/secrets`,
+        {},
+      ],
+      [
+        "read production's pull Secret",
+        "GET",
+        `/api/v1/namespaces/${names.production}/secrets/visit-counter-registry`,
         {},
       ],
       [
@@ -272,8 +474,8 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
   });
 
   it("both namespaces enforce 'restricted', and a pod that breaks it is rejected", async () => {
-    for (const namespace of [names.test, names.production]) {
-      const labels = (await readNamespaceLabels(deployer, namespace))!;
+    for (const environment of DEPLOYER_ENVIRONMENTS) {
+      const labels = (await readNamespaceLabels(deployers[environment], names[environment]))!;
       expect(labels).to.include({
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
@@ -326,7 +528,7 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
   });
 
   it("the app and Redis run as non-root, read-only, without capabilities; a write to / fails", async () => {
-    const core = deployer.makeApiClient(k8s.CoreV1Api);
+    const core = deployers.test.makeApiClient(k8s.CoreV1Api);
     const running = (
       await core.listNamespacedPod({
         namespace: names.test,
@@ -416,6 +618,7 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     });
 
     // The deployer finds its namespace labelled as asked and leaves it be; asked for less, it stops.
+    const deployer = deployers.test;
     const live = await readNamespaceLabels(deployer, names.test);
     await ensurePodSecurity(deployer, names.test, "restricted", live);
     const refused = await ensurePodSecurity(deployer, names.test, "privileged", live).then(

@@ -138,7 +138,7 @@ export async function deploy(
   release.evidence = describeEvidence(gate.summary);
   reporter.progress(`evidence accepted: ${release.evidence}`);
   const manifests = await readManifests(config.deploy.manifestsDir);
-  const pullSecret = await pullSecretFor(config, image, ctx.env);
+  const pullSecret = await pullSecretFor(config, image, ctx.env, { reporter });
   const rendered = renderManifests(manifests, {
     config,
     environmentName: target.name,

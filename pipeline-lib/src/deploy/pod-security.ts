@@ -1,8 +1,8 @@
 import * as k8s from "@kubernetes/client-node";
 import type { EnvironmentConfig } from "../config/schema.js";
-import { StageError } from "../errors.js";
+import { StageError, UsageError } from "../errors.js";
 import { ApplyRejected, ensureNamespace } from "../kube/apply.js";
-import { statusCodeOf } from "../kube/kube-api-error.js";
+import { statusCodeOf, toKubeApiError } from "../kube/kube-api-error.js";
 
 /** A Pod Security Standard, as the API server's PodSecurity admission enforces it. */
 export type PodSecurityLevel = NonNullable<EnvironmentConfig["podSecurity"]>;
@@ -32,7 +32,15 @@ export async function readNamespaceLabels(
     return namespace.metadata?.labels ?? {};
   } catch (error) {
     if (statusCodeOf(error) === 404) return undefined;
-    throw error;
+    if (statusCodeOf(error) === 403) {
+      throw new UsageError(
+        `the kubeconfig's identity is forbidden to read namespace ${name} (HTTP 403), so nothing was changed: ` +
+          "is KUBECONFIG the credential of this " +
+          "environment (kubeconfig-<environment>)? Each environment has its own deployer (docs/ACCESS.md)",
+        { cause: toKubeApiError(error) },
+      );
+    }
+    throw toKubeApiError(error);
   }
 }
 

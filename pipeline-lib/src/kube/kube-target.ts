@@ -132,7 +132,7 @@ export async function assertApiReachable(
     const code = await target.kubeConfig.makeApiClient(k8s.VersionApi).getCode(options);
     version = code.gitVersion;
   } catch (error) {
-    throw unreachable(where, error, timeoutMs);
+    throw unreachable(where, error, timeoutMs, target.kubeConfig);
   }
   try {
     const review = await target.kubeConfig
@@ -148,16 +148,21 @@ export async function assertApiReachable(
     if (converted instanceof KubeApiError && [403, 404].includes(converted.code)) {
       return { version };
     }
-    throw unreachable(where, error, timeoutMs);
+    throw unreachable(where, error, timeoutMs, target.kubeConfig);
   }
 }
 
-function unreachable(where: string, error: unknown, timeoutMs: number): UsageError {
+function unreachable(
+  where: string,
+  error: unknown,
+  timeoutMs: number,
+  kubeConfig?: k8s.KubeConfig,
+): UsageError {
   const cause = toKubeApiError(error);
   if (cause instanceof KubeApiError) {
     const hint =
       cause.code === 401
-        ? "; the credentials were refused: refresh them (for EKS: aws sso login, or check AWS_PROFILE)"
+        ? refusedCredentials(kubeConfig)
         : cause.code === 403
           ? "; the credentials are valid but may not do this"
           : "";
@@ -178,6 +183,48 @@ function unreachable(where: string, error: unknown, timeoutMs: number): UsageErr
       ? "; the kubeconfig's exec credential plugin could not run: is it installed and on the PATH?"
       : "; check that the cluster is running and the kubeconfig's server address (the local testbed: npm run testbed:up)";
   return new UsageError(`cannot reach ${where}: ${reason}${hint}`, { cause: error });
+}
+
+/** What to do when the API server refused the kubeconfig's credentials (HTTP 401). */
+function refusedCredentials(kubeConfig: k8s.KubeConfig | undefined): string {
+  const user = kubeConfig?.getCurrentUser();
+  if (user?.exec) {
+    return (
+      `; the token from the kubeconfig's credential plugin (${user.exec.command}) was refused: check the ` +
+      "identity it runs as (for EKS: aws sts get-caller-identity, AWS_PROFILE, the agent's role) and that the " +
+      "cluster has an access entry for it (docs/ACCESS.md)"
+    );
+  }
+  const expires = tokenExpiry(user?.token);
+  if (expires && expires.getTime() <= Date.now()) {
+    return (
+      `; the kubeconfig's token expired at ${expires.toISOString()}: mint a new one ` +
+      "(kubectl -n pipeline-system create token pipeline-deployer-<environment>) and replace the kubeconfig " +
+      "(in Jenkins: the credential kubeconfig-<environment>), or use a user that refreshes its own token " +
+      "(on EKS: aws eks update-kubeconfig; docs/ACCESS.md)"
+    );
+  }
+  if (user?.token) {
+    return (
+      "; the kubeconfig's token was refused although it has not expired: it was revoked (its ServiceAccount " +
+      "or bound object deleted) or is for another cluster; mint a new one (docs/ACCESS.md)"
+    );
+  }
+  return "; the credentials were refused: refresh them (for EKS: aws sso login, or check AWS_PROFILE)";
+}
+
+/** When a JWT bearer token expires (reads `exp` only; never prints the token). */
+export function tokenExpiry(token: string | undefined): Date | undefined {
+  const payload = token?.split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const { exp } = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as {
+      exp?: unknown;
+    };
+    return typeof exp === "number" ? new Date(exp * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isTimeout(error: unknown): boolean {

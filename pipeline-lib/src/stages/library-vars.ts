@@ -4,6 +4,7 @@
  * files, and a test holds the committed files to it. Regenerate with
  * `npx tsx pipeline-lib/src/stages/write-library-vars.ts`.
  */
+import { createRequire } from "node:module";
 import {
   stageDefinitions,
   type CredentialBinding,
@@ -23,10 +24,25 @@ export interface GeneratedRegion {
 }
 
 export const generatedRegions: readonly GeneratedRegion[] = [
+  { file: "pipelineStage.groovy", name: "version", render: renderLibraryVersion },
   { file: "pipelineStage.groovy", name: "stages", render: renderStageTable },
   { file: "standardPipeline.groovy", name: "stage ids", render: renderStageIds },
   { file: "standardPipeline.groovy", name: "stages", render: renderStandardStages },
 ];
+
+/**
+ * The library's own version (pipeline-lib's package.json), which
+ * pipelineStage hands each CLI call as PIPELINE_LIBRARY_VERSION: a CLI of
+ * another version refuses to run (main.ts), so `@Library('pipeline-lib@…')`
+ * and the installed package cannot drift apart silently.
+ */
+export function renderLibraryVersion(): string {
+  return `@groovy.transform.Field\nfinal String LIBRARY_VERSION = ${quote(PACKAGE_VERSION)}\n`;
+}
+
+const PACKAGE_VERSION = (
+  createRequire(import.meta.url)("../../package.json") as { version: string }
+).version;
 
 /** The text between a region's markers (without them), or undefined when the markers are missing. */
 export function regionOf(text: string, name: string): string | undefined {

@@ -73,6 +73,14 @@ const registry: CredentialBinding = {
   usernameVariable: "REGISTRY_USERNAME",
   passwordVariable: "REGISTRY_PASSWORD",
 };
+// Read-only registry credentials for the cluster's imagePullSecret: the push
+// credentials never reach a namespace (deploy/pull-secret.ts).
+const registryPull: CredentialBinding = {
+  type: "usernamePassword",
+  id: "registry-pull",
+  usernameVariable: "REGISTRY_PULL_USERNAME",
+  passwordVariable: "REGISTRY_PULL_PASSWORD",
+};
 const kubeconfig = (env: "test" | "production"): CredentialBinding => ({
   type: "file",
   id: `kubeconfig-${env}`,
@@ -148,8 +156,9 @@ export const stageDefinitions: Record<PipelineName, readonly StageDefinition[]> 
       title: "Deploy to test",
       command: "npx --no-install pipeline deploy --env test",
       when: onDevelop,
-      // The test cluster pulls with an imagePullSecret made from the registry credentials.
-      credentials: [registry, kubeconfig("test")],
+      // The evidence gate reads the registry with `registry`; the test cluster
+      // pulls with an imagePullSecret made from the read-only `registry-pull`.
+      credentials: [registry, registryPull, kubeconfig("test")],
     },
     // A pass is signed as a verification summary: what production's gate asks for.
     {
