@@ -189,8 +189,9 @@ function unreachable(
 function refusedCredentials(kubeConfig: k8s.KubeConfig | undefined): string {
   const user = kubeConfig?.getCurrentUser();
   if (user?.exec) {
+    const command = String((user.exec as { command?: unknown }).command ?? "exec");
     return (
-      `; the token from the kubeconfig's credential plugin (${user.exec.command}) was refused: check the ` +
+      `; the token from the kubeconfig's credential plugin (${command}) was refused: check the ` +
       "identity it runs as (for EKS: aws sts get-caller-identity, AWS_PROFILE, the agent's role) and that the " +
       "cluster has an access entry for it (docs/ACCESS.md)"
     );
