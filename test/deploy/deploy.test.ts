@@ -63,6 +63,9 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     expect(json<{ revision: number; previousRevision?: number }>(run)).to.include({ revision: 1 });
     expect(run.stderr).to.match(/server-side dry run/);
     expect(run.stderr).to.match(/first deploy/);
+    expect(run.stderr, "the data store is awaited and reported with the release").to.match(
+      /StatefulSet deploy-\w+\/redis: rolled out: 1\/1 updated, 1 ready/,
+    );
     expect(run.stderr, "progress names replicas and what it waits on").to.match(
       /\d+\/2 updated, \d+ ready, \d+ available/,
     );
@@ -342,6 +345,36 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     );
     expect((await history()).find((r) => r.current)!.revision).to.equal(serving.revision);
     ok(await deploy(fixture.images.next.ref));
+  });
+
+  it("verify checks this build: when another release serves, it verifies nothing and rolls nothing back", async () => {
+    const serving = (await history()).find((r) => r.current)!;
+    expect(serving.commit).to.equal(fixture.images.next.commit);
+    // This run's build.json records v1; someone else's deploy (next) serves now.
+    const digest = fixture.images.v1.ref.slice(fixture.images.v1.ref.indexOf("@") + 1);
+    const artifact = {
+      schemaVersion: 1,
+      app: "visit-counter",
+      repository: fixture.images.v1.ref.slice(0, fixture.images.v1.ref.indexOf("@")),
+      treeHash: "0".repeat(40),
+      tags: ["tree-0"],
+      builtAt: new Date().toISOString(),
+      reused: false,
+      digest,
+      imageRef: fixture.images.v1.ref,
+    };
+    await writeFile(path.join(project, "build.json"), JSON.stringify(artifact));
+    try {
+      const verify = await fixture.run(["verify", "--env", "test"], project);
+      expect(verify.code, verify.stderr).to.equal(1);
+      expect(verify.stderr).to.include(
+        `serves ${fixture.images.next.ref}, not ${fixture.images.v1.ref}`,
+      );
+      expect(verify.stderr).to.match(/verifies nothing and rolls nothing back/);
+      expect((await history()).find((r) => r.current)!.revision).to.equal(serving.revision);
+    } finally {
+      await rm(path.join(project, "build.json"), { force: true });
+    }
   });
 
   describe("the app's objects as an ApplySet: autoscaling handed over, removed objects pruned", () => {

@@ -24,6 +24,7 @@ import { ensurePodSecurity, readNamespaceLabels } from "../deploy/pod-security.j
 import { acquireDeployLock, deployLockHolder } from "../kube/deploy-lock.js";
 import { DeploymentNotFound, listRevisions } from "../kube/revisions.js";
 import { waitForRollout } from "../kube/wait-for-rollout.js";
+import { waitForStatefulSet } from "../kube/wait-for-statefulset.js";
 import { systemClock, type Clock } from "../output/reporter.js";
 import type { CommandContext } from "./context.js";
 
@@ -323,6 +324,25 @@ export async function deploy(
   }
 
   if (serving) await clearJournal(kubeConfig, namespace, name);
+  // A data store released with the app (Redis) is awaited and reported too; it
+  // is not rolled back with the app (README, "The Redis StatefulSet").
+  for (const statefulSet of members.filter((o) => o.kind === "StatefulSet")) {
+    try {
+      await waitForStatefulSet(kubeConfig, {
+        namespace,
+        name: String(statefulSet.metadata?.name),
+        stallMs: timeoutMs,
+        reporter,
+        signal: stop,
+      });
+    } catch (error) {
+      throw new StageError(
+        `${image} serves in ${target.name}, but ${(error as Error).message}; a data store is not rolled ` +
+          `back with the app: look at its pods (kubectl -n ${namespace} get pods) and deploy again`,
+        { cause: error },
+      );
+    }
+  }
   // Objects that left the manifests (an HPA when autoscaling is turned off, say) go.
   await lock.confirmHeld();
   const pruned = await pruneApplySet(kubeConfig, set, [...recordedKinds, ...kinds], members);

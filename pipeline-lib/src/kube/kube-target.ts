@@ -189,7 +189,8 @@ function unreachable(
 function refusedCredentials(kubeConfig: k8s.KubeConfig | undefined): string {
   const user = kubeConfig?.getCurrentUser();
   if (user?.exec) {
-    const command = String((user.exec as { command?: unknown }).command ?? "exec");
+    const { command: given } = user.exec as { command?: unknown };
+    const command = typeof given === "string" ? given : "exec";
     return (
       `; the token from the kubeconfig's credential plugin (${command}) was refused: check the ` +
       "identity it runs as (for EKS: aws sts get-caller-identity, AWS_PROFILE, the agent's role) and that the " +
