@@ -248,6 +248,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
       const run = await pipeline(["deploy", "--env", "production", "--image", image]);
       expect(run.code, run.stderr).to.equal(1);
       const message = run.stderr.trim().split("\n").at(-1)!;
+      process.stderr.write(`      [refused, exit ${run.code}] ${message}\n`);
       expect(message).to.match(
         /^pipeline: refusing to deploy to production; nothing was applied: /,
       );
@@ -367,6 +368,52 @@ describe("signed evidence and the production gate, through `pipeline run` on the
       const theirs = await repository.getManifest(attestationTag(shipped.digest));
       await repository.putManifest(attestationTag(digest), theirs!.bytes, theirs!.mediaType);
       await refused(image, new RegExp(`it is about ${shipped.digest}, not ${digest}`));
+    });
+  });
+
+  describe("a hotfix merged straight into master", () => {
+    it("inputs develop never verified: prod builds, tests, signs, deploys to test and verifies there before the approval, then ships", async () => {
+      if (!shipped) throw new Error("develop's release did not ship; the hotfix builds on it");
+      git("checkout", "-q", "master");
+      const server = path.join(repo, "service/src/server.ts");
+      await writeFile(server, `${await readFile(server, "utf8")}\n// hotfix\n`);
+      git("commit", "-q", "-am", "hotfix on master");
+      const hotfix = git("rev-parse", "HEAD");
+      const buildUrl = "https://jenkins.example.com/job/visit-counter/job/master/6/";
+      const prod = await pipeline(["run", "prod", "--from", "resolve", "--branch", "master"], {
+        BRANCH_NAME: "master",
+        BUILD_NUMBER: "6",
+        BUILD_URL: buildUrl,
+        GIT_COMMIT: hotfix,
+      });
+      ok(prod, "pipeline run prod (hotfix)");
+      const artifact = JSON.parse(await readFile(path.join(repo, "build.json"), "utf8")) as {
+        reused: boolean;
+        digest: string;
+      };
+      expect(artifact.reused, "nothing verified had these inputs: built here").to.equal(false);
+      expect(artifact.digest).to.not.equal(shipped.digest);
+      expect(prod.stderr).to.match(/Step 1\//);
+      // Before the approval: tested, signed, deployed to test and verified there.
+      const order = [
+        "signed provenance, sbom, tests",
+        "to test (namespace",
+        "signed verification summary",
+      ];
+      const at = order.map((line) => (prod.stdout + prod.stderr).indexOf(line));
+      expect(
+        at.every((i) => i >= 0),
+        at.join(","),
+      ).to.equal(true);
+      const history = await pipeline(["--json", "history", "--env", "production"]);
+      const current = (
+        JSON.parse(history.stdout) as {
+          revisions: { current: boolean; commit: string; digest: string; evidence: string }[];
+        }
+      ).revisions.find((r) => r.current)!;
+      expect(current.commit).to.equal(hotfix);
+      expect(current.digest).to.equal(artifact.digest);
+      expect(current.evidence).to.include(`verified in test by ${buildUrl}`);
     });
   });
 });
