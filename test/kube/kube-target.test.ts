@@ -85,7 +85,24 @@ describe("kube assertApiReachable: the API server answers and accepts us, or exi
     });
     const error = await unreachable(file);
     expect(error.message).to.contain("answered HTTP 401: Unauthorized");
-    expect(error.message).to.contain("the credentials were refused");
+    expect(error.message).to.contain(
+      "the kubeconfig's token was refused although it has not expired: it was revoked",
+    );
+  });
+
+  it("says when the kubeconfig's token expired, and what to do (exit 2)", async function () {
+    // A JWT whose exp passed an hour ago (the signature does not matter: the server refuses it).
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const exp = Math.floor(Date.now() / 1000) - 3600;
+    const file = await variant("expired-token", {
+      user: { name: "deployer", token: `${part({ alg: "RS256" })}.${part({ exp })}.c2ln` },
+    });
+    const error = await unreachable(file);
+    expect(error.exitCode).to.equal(2);
+    expect(error.message).to.contain("answered HTTP 401");
+    expect(error.message).to.contain(
+      `the kubeconfig's token expired at ${new Date(exp * 1000).toISOString()}: mint a new one`,
+    );
   });
 
   it("surfaces an exec credential plugin that fails, as with a missing aws CLI", async function () {
