@@ -119,15 +119,15 @@ export interface AppendResult {
  * Adds envelopes about a digest. Each statement gets a manifest of its own,
  * under a tag no other statement uses: that write cannot be lost to a
  * concurrent run. Then cosign's `.att` manifest is rewritten as the union of
- * everything stored, best effort: after writing, it is read back at once and
- * after a pause, and written again when a concurrent writer replaced it.
+ * everything stored, best effort: after writing, it is read back, and written
+ * again (after a short, growing pause) when a concurrent writer replaced it.
  * Idempotent: a statement already stored (same payload) is not added again.
  */
 export async function appendAttestations(
   store: OciArtifactStore,
   subject: { digest: string; mediaType: string; size: number },
   envelopes: readonly { predicateType: string; envelope: SerializedEnvelope }[],
-  { attempts = 8, settleMs = 400 }: { attempts?: number; settleMs?: number } = {},
+  { attempts = 8, settleMs = 50 }: { attempts?: number; settleMs?: number } = {},
 ): Promise<AppendResult> {
   const subjectDescriptor: Descriptor = {
     mediaType: subject.mediaType,
@@ -160,6 +160,11 @@ export async function appendAttestations(
   // cosign reads one manifest: keep `.att` the union of what is stored.
   const tag = attestationTag(subject.digest);
   for (let attempt = 1; attempt <= attempts; attempt++) {
+    // The first check after a write reads it back at once; a writer that
+    // replaced ours since makes us back off a little and write the union again.
+    if (attempt > 2) {
+      await new Promise((resolve) => setTimeout(resolve, settleMs * attempt * (1 + Math.random())));
+    }
     const all = await storedDescriptors(store, subject.digest);
     const current = await store.getManifest(tag);
     const inTag = new Set(
@@ -175,7 +180,6 @@ export async function appendAttestations(
       // our per-statement tags hold everything, cosign sees the older set.
       break;
     }
-    await new Promise((resolve) => setTimeout(resolve, settleMs + Math.random() * settleMs));
   }
   const after = await store.getManifest(tag);
   return { added, skipped, manifestDigest: after?.digest ?? "", referrers, cosignTag: false };
