@@ -131,6 +131,34 @@ describe("pipeline CLI", () => {
       },
     },
     {
+      // The prod pipeline's Deploy to test and Verify test, for an image built on master only.
+      argv: ["deploy", "--env", "test", "--unless-reused"],
+      command: "deploy",
+      options: {
+        env: "test",
+        kubeconfig: undefined,
+        context: undefined,
+        image: undefined,
+        artifact: "build.json",
+        dryRun: false,
+        unlessReused: true,
+      },
+    },
+    {
+      argv: ["verify", "--env", "test", "--unless-reused", "--junit", "reports/verify-test.xml"],
+      command: "verify",
+      options: {
+        env: "test",
+        kubeconfig: undefined,
+        context: undefined,
+        url: undefined,
+        rollback: true,
+        junit: "reports/verify-test.xml",
+        artifact: "build.json",
+        unlessReused: true,
+      },
+    },
+    {
       argv: [
         "deploy",
         "-e",

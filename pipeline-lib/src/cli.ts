@@ -63,6 +63,11 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   const artifactOption = () =>
     new Option("-a, --artifact <file>", "build artifact file").default(DEFAULT_ARTIFACT_FILE);
+  const unlessReusedOption = () =>
+    new Option(
+      "--unless-reused",
+      "do nothing when the build artifact's image was reused (it passed this environment when it was built)",
+    ).default(false);
 
   program
     .command("build")
@@ -195,11 +200,7 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
       "check config, cluster, manifests (server-side dry run) and the image's evidence; change nothing",
       false,
     )
-    .option(
-      "--unless-reused",
-      "do nothing when the build artifact's image was reused (it passed this environment when it was built)",
-      false,
-    )
+    .addOption(unlessReusedOption())
     .action(
       async (
         opts: EnvOpts & {
@@ -233,11 +234,7 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
     .option("--no-rollback", "do not roll back when a check fails")
     .option("--junit <file>", "JUnit XML report", "reports/verify.xml")
     .addOption(artifactOption())
-    .option(
-      "--unless-reused",
-      "do nothing when the build artifact's image was reused (it passed this environment when it was built)",
-      false,
-    )
+    .addOption(unlessReusedOption())
     .action(
       async (
         opts: EnvOpts & {

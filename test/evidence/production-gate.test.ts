@@ -15,7 +15,6 @@ import {
   testResultPredicate,
   verificationPredicate,
 } from "../../pipeline-lib/src/evidence/statements.js";
-import { resolveRegistryTarget } from "../../pipeline-lib/src/registry/registry-target.js";
 import type { StartedRegistryServer } from "../../pipeline-lib/src/test-support/registry-server.js";
 import {
   runPipelineBin,
@@ -25,7 +24,12 @@ import {
   makeSigningKey,
   type SigningKeyFiles,
 } from "../../pipeline-lib/src/test-support/signing-key.js";
-import { buildAndPush, clusterWithRegistry, ROOT } from "../support/deploy-fixture.js";
+import {
+  buildAndPush,
+  clusterWithRegistry,
+  evidenceStore,
+  ROOT,
+} from "../support/deploy-fixture.js";
 import { snapshotRepository } from "../support/snapshot-repository.js";
 
 /**
@@ -179,20 +183,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
   describe("refused, with production untouched", () => {
     let docker: Docker;
     let base: string;
-    const store = () =>
-      resolveRegistryTarget(
-        {
-          image: { repository: shipped.repository } as never,
-          registry: {
-            auth: {
-              provider: "basic",
-              usernameEnv: "REGISTRY_USERNAME",
-              passwordEnv: "REGISTRY_PASSWORD",
-            },
-          },
-        },
-        env,
-      ).artifacts;
+    const store = () => evidenceStore(shipped.repository, env);
     const variant = async (name: string) =>
       buildAndPush(
         docker,

@@ -15,6 +15,7 @@ import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
 import { keyFileSigner } from "../../pipeline-lib/src/evidence/keys.js";
 import { recordEvidence } from "../../pipeline-lib/src/evidence/registry-evidence.js";
 import { provenancePredicate } from "../../pipeline-lib/src/evidence/statements.js";
+import type { OciArtifactStore } from "../../pipeline-lib/src/registry/image-registry.js";
 import { resolveRegistryTarget } from "../../pipeline-lib/src/registry/registry-target.js";
 import {
   makeSigningKey,
@@ -160,19 +161,7 @@ export class DeployFixture implements AsyncDisposable {
         },
       };
       progress("signing the variants' provenance");
-      const store = resolveRegistryTarget(
-        {
-          image: { repository: artifact.repository } as never,
-          registry: {
-            auth: {
-              provider: "basic",
-              usernameEnv: "REGISTRY_USERNAME",
-              passwordEnv: "REGISTRY_PASSWORD",
-            },
-          },
-        },
-        env,
-      ).artifacts;
+      const store = evidenceStore(artifact.repository, env);
       const signer = await keyFileSigner(signingKey.privateKeyFile);
       for (const image of [images.next, images.crash, images.wrongCommit]) {
         const digest = image.ref.slice(image.ref.indexOf("@") + 1);
@@ -313,6 +302,23 @@ function productionEnvironment(
     storageClass: standard
     host: ${namespace}.test.local
 ${autoscaling ? `    autoscaling: { minReplicas: ${autoscaling.minReplicas}, maxReplicas: ${autoscaling.maxReplicas} }\n` : ""}`;
+}
+
+/** Where a repository's evidence lives, reached with the basic auth in REGISTRY_USERNAME / REGISTRY_PASSWORD. */
+export function evidenceStore(repository: string, env: NodeJS.ProcessEnv): OciArtifactStore {
+  return resolveRegistryTarget(
+    {
+      image: { repository } as never,
+      registry: {
+        auth: {
+          provider: "basic",
+          usernameEnv: "REGISTRY_USERNAME",
+          passwordEnv: "REGISTRY_PASSWORD",
+        },
+      },
+    },
+    env,
+  ).artifacts;
 }
 
 /** Signed provenance for a fixture image that was built outside the CLI. */
