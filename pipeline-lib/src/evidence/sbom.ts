@@ -198,17 +198,21 @@ export async function readImageContents(docker: Docker, image: string): Promise<
     });
   const container = await docker.createContainer({ Image: image, Cmd: ["true"] });
   try {
+    // The reads are independent: one engine request each, at once.
+    const [trees, dpkgStatus, osRelease] = await Promise.all([
+      Promise.all(NODE_MODULES_DIRS.map((dir) => archive(container, dir, isPackageRoot))),
+      readText(container, "/var/lib/dpkg/status"),
+      readText(container, "/etc/os-release").then(
+        async (text) => text ?? (await readText(container, "/usr/lib/os-release")),
+      ),
+    ]);
     const npmPackages: ImageContents["npmPackages"] = [];
-    for (const dir of NODE_MODULES_DIRS) {
-      for (const { header, text } of (await archive(container, dir, isPackageRoot)) ?? []) {
+    NODE_MODULES_DIRS.forEach((dir, i) => {
+      for (const { header, text } of trees[i] ?? []) {
         const file = path.posix.join(path.posix.dirname(dir), header.name);
         if (header.type === "file") npmPackages.push({ path: file, packageJson: text });
       }
-    }
-    const dpkgStatus = await readText(container, "/var/lib/dpkg/status");
-    const osRelease =
-      (await readText(container, "/etc/os-release")) ??
-      (await readText(container, "/usr/lib/os-release"));
+    });
     return { npmPackages, dpkgStatus, osRelease };
   } finally {
     await container.remove({ force: true });
