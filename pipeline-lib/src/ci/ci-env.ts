@@ -54,6 +54,22 @@ export function triggeredBy(
   return `${host.user}@${host.hostname}`;
 }
 
+/**
+ * Who builds and verifies, for provenance and verification summaries: the
+ * Jenkins job (JOB_URL, else BUILD_URL without its build number), else
+ * `local:<user>@<host>`.
+ */
+export function builderId(
+  env: NodeJS.ProcessEnv = process.env,
+  host: { user: string; hostname: string } = localIdentity(),
+): string {
+  const job = env.JOB_URL?.trim();
+  if (job) return job;
+  const build = readCiEnv(env).buildUrl;
+  if (build) return build.replace(/[0-9]+\/?$/, "");
+  return `local:${host.user}@${host.hostname}`;
+}
+
 function localIdentity(): { user: string; hostname: string } {
   let user = process.env.USER ?? "unknown";
   try {

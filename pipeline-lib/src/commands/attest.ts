@@ -1,10 +1,9 @@
 import Docker from "dockerode";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { hostname, userInfo } from "node:os";
 import path from "node:path";
 import { readArtifact } from "../artifact/build-artifact.js";
-import { readCiEnv } from "../ci/ci-env.js";
+import { builderId } from "../ci/ci-env.js";
 import type { PipelineConfig } from "../config/schema.js";
 import { ConfigError, StageError, UsageError } from "../errors.js";
 import type { EvidenceSigner } from "../evidence/envelope.js";
@@ -147,7 +146,7 @@ export async function attest(
   }
 
   reporter.progress(`signing ${predicates.length} statements and storing them beside ${image}`);
-  const stored = await recordEvidence(store, artifact.digest, predicates, signer);
+  const stored = await recordEvidence(store, artifact.digest, predicates, signer, manifest);
   const recorded = predicates.map((p) => p.kind);
   const result: AttestResult = { image, recorded, ...stored };
   reporter.result(
@@ -156,21 +155,6 @@ export async function attest(
     result,
   );
   return result;
-}
-
-/** Who built it: the Jenkins job, else the person and machine. */
-export function builderId(env: NodeJS.ProcessEnv): string {
-  const job = env.JOB_URL?.trim();
-  if (job) return job;
-  const build = readCiEnv(env).buildUrl;
-  if (build) return build.replace(/[0-9]+\/?$/, "");
-  let user = "unknown";
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry
-  }
-  return `local:${user}@${hostname()}`;
 }
 
 async function baseImages(

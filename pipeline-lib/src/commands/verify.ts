@@ -13,13 +13,12 @@ import { podForService } from "../kube/pod-for-service.js";
 import { redactUrl } from "../output/redact.js";
 import { forwardPort } from "../kube/port-forward.js";
 import { readArtifact } from "../artifact/build-artifact.js";
-import { readCiEnv } from "../ci/ci-env.js";
+import { builderId, readCiEnv } from "../ci/ci-env.js";
 import { signerFromEnv } from "../evidence/keys.js";
 import { splitImage } from "../evidence/gate.js";
 import { recordEvidence } from "../evidence/registry-evidence.js";
 import { verificationPredicate } from "../evidence/statements.js";
 import { resolveRegistryTarget } from "../registry/registry-target.js";
-import { builderId } from "./attest.js";
 import type { CommandContext } from "./context.js";
 
 export interface VerifyOptions extends EnvironmentOptions {

@@ -1,5 +1,5 @@
 import { StageError } from "../errors.js";
-import type { OciArtifactStore } from "../registry/image-registry.js";
+import type { OciArtifactStore, StoredManifest } from "../registry/image-registry.js";
 import { appendAttestations, readAttestations, type AppendResult } from "./cosign-layout.js";
 import { signStatement, verifyEnvelope, type EvidenceSigner, type TrustedKey } from "./envelope.js";
 import { summarizeEvidence, type EvidenceSummary } from "./policy.js";
@@ -30,8 +30,10 @@ export async function recordEvidence(
   digest: string,
   predicates: readonly { kind: EvidenceKind; predicate: Record<string, unknown> }[],
   signer: EvidenceSigner,
+  /** The image's manifest, when the caller has read it already. */
+  manifest?: StoredManifest,
 ): Promise<AppendResult> {
-  const image = await store.getManifest(digest);
+  const image = manifest?.digest === digest ? manifest : await store.getManifest(digest);
   if (!image) {
     throw new StageError(
       `${store.repository}@${digest} is not in the registry; push the image before recording evidence about it`,
