@@ -11,7 +11,6 @@ import { keyFileSigner } from "../../pipeline-lib/src/evidence/keys.js";
 import { attestationTag } from "../../pipeline-lib/src/evidence/cosign-layout.js";
 import { recordEvidence } from "../../pipeline-lib/src/evidence/registry-evidence.js";
 import {
-  provenancePredicate,
   testResultPredicate,
   verificationPredicate,
 } from "../../pipeline-lib/src/evidence/statements.js";
@@ -28,6 +27,7 @@ import {
   buildAndPush,
   clusterWithRegistry,
   evidenceStore,
+  fixtureProvenance,
   ROOT,
 } from "../support/deploy-fixture.js";
 import { snapshotRepository } from "../support/snapshot-repository.js";
@@ -194,21 +194,9 @@ describe("signed evidence and the production gate, through `pipeline run` on the
     const facts = (digest: string) => {
       const now = new Date().toISOString();
       return {
-        provenance: provenancePredicate({
-          repository: shipped.repository,
-          digest,
+        provenance: fixtureProvenance(shipped.repository, digest, shipped.gitCommit, {
           builderId: "https://jenkins.example.com/job/visit-counter/",
-          buildUrl: undefined,
-          buildNumber: undefined,
           sourceUrl: "https://github.com/example/pipeline-lib",
-          branch: "develop",
-          commit: shipped.gitCommit,
-          treeHash: "0".repeat(40),
-          baseImages: [],
-          lockfile: undefined,
-          imageId: undefined,
-          startedOn: now,
-          finishedOn: now,
         }),
         tests: testResultPredicate({
           checks: [{ name: "GET / serves the page", passed: true, durationMs: 5 }],

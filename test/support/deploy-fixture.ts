@@ -322,15 +322,20 @@ export function evidenceStore(repository: string, env: NodeJS.ProcessEnv): OciAr
 }
 
 /** Signed provenance for a fixture image that was built outside the CLI. */
-function fixtureProvenance(repository: string, digest: string, commit: string) {
+export function fixtureProvenance(
+  repository: string,
+  digest: string,
+  commit: string,
+  { builderId = "deploy-fixture", sourceUrl }: { builderId?: string; sourceUrl?: string } = {},
+) {
   const now = new Date().toISOString();
   return provenancePredicate({
     repository,
     digest,
-    builderId: "deploy-fixture",
+    builderId,
     buildUrl: undefined,
     buildNumber: undefined,
-    sourceUrl: undefined,
+    sourceUrl,
     branch: "develop",
     commit,
     treeHash: "0".repeat(40),
