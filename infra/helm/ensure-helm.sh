@@ -32,7 +32,7 @@ if [[ -x $bin ]]; then
   exit 0
 fi
 buildlog=$dir/build.log
-log "building helm $HELM_VERSION from the Go module proxy (about 6 min cold on 2 cores; log: $buildlog)"
+log "building helm $HELM_VERSION from the Go module proxy (about 7 to 12 min cold on 2 cores; log: $buildlog)"
 t0=$SECONDS
 # The version ldflag is the one Helm's own Makefile sets, so `helm version` names it.
 (GOBIN="$dir/bin.tmp" CGO_ENABLED=0 go install -trimpath \
