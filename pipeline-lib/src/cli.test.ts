@@ -27,6 +27,7 @@ function recordingHandlers(calls: Call[]): Handlers {
     history: record("history"),
     lint: record("lint"),
     notify: record("notify"),
+    cached: record("cached"),
   };
 }
 
@@ -225,7 +226,36 @@ describe("pipeline CLI", () => {
         warningsAsErrors: false,
         serverDryRun: false,
         allowMissingTools: false,
+        cache: true,
       },
+    },
+    {
+      argv: ["lint", "--no-cache"],
+      command: "lint",
+      options: {
+        paths: [],
+        skip: [],
+        format: "text",
+        warningsAsErrors: false,
+        serverDryRun: false,
+        allowMissingTools: false,
+        cache: false,
+      },
+    },
+    {
+      argv: ["cached", "unit-tests", "-r", "reports/unit.xml", "--", "npm", "run", "test:fast"],
+      command: "cached",
+      options: {
+        name: "unit-tests",
+        command: ["npm", "run", "test:fast"],
+        reports: ["reports/unit.xml"],
+        cache: true,
+      },
+    },
+    {
+      argv: ["cached", "--no-cache", "checks", "--", "sh", "-c", "exit 0"],
+      command: "cached",
+      options: { name: "checks", command: ["sh", "-c", "exit 0"], reports: [], cache: false },
     },
     {
       argv: [
@@ -263,6 +293,7 @@ describe("pipeline CLI", () => {
         env: "test",
         context: "kind",
         allowMissingTools: true,
+        cache: true,
       },
       globals: { json: true, verbose: false },
     },

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { isValidDigest, isValidTag } from "./reference/image-reference.js";
 import type { AttestOptions } from "./commands/attest.js";
 import type { BuildOptions } from "./commands/build.js";
+import type { CachedOptions } from "./commands/cached.js";
 import type { EvidenceOptions } from "./commands/evidence.js";
 import type { GlobalOptions } from "./commands/context.js";
 import type { DeployOptions } from "./commands/deploy.js";
@@ -38,6 +39,7 @@ export interface Handlers {
   history(options: HistoryOptions, globals: GlobalOptions): Promise<void>;
   lint(options: LintOptions, globals: GlobalOptions): Promise<void>;
   notify(options: NotifyOptions, globals: GlobalOptions): Promise<void>;
+  cached(options: CachedOptions, globals: GlobalOptions): Promise<void>;
 }
 
 export interface ProgramOutput {
@@ -314,6 +316,7 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
       "a missing Java/Groovy or shellcheck is a warning, not an error",
       false,
     )
+    .option("--no-cache", "run tsc and ESLint without their caches (also PIPELINE_NO_CACHE=1)")
     .action(async (paths: string[], opts: Omit<LintOptions, "paths">) => {
       await handlers.lint({ paths, ...opts }, globals());
     });
@@ -385,6 +388,24 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
         );
       },
     );
+
+  program
+    .command("cached")
+    .description(
+      "run a check (the unit tests) unless a passing run had the same inputs: every workspace file by content, the installed packages, Node.js, the command",
+    )
+    .argument("<name>", "what it checks, e.g. unit-tests: names its records and log lines")
+    .argument("<command...>", "the command and its arguments, after --")
+    .option(
+      "-r, --report <file>",
+      "a file the command writes (JUnit XML), kept with a pass and written back when it is reused; repeatable",
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
+    .option("--no-cache", "run the command whatever was recorded (also PIPELINE_NO_CACHE=1)")
+    .action(async (name: string, command: string[], opts: { report: string[]; cache: boolean }) => {
+      await handlers.cached({ name, command, reports: opts.report, cache: opts.cache }, globals());
+    });
 
   return program;
 }

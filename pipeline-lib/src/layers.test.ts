@@ -24,16 +24,19 @@ const MAY_IMPORT: Record<string, string[]> = {
   lifecycle: ["errors"],
   contract: ["errors", "output"],
   stages: [],
+  // Content keys of the workspace and where caches live: node's own modules only.
+  cache: [],
   notify: ["artifact", "ci", "errors", "image", "output"],
   // Signed evidence: statements and the policy are plain data; it reads and
   // writes through the registry adapter, never through a command.
   evidence: ["config", "errors", "registry"],
   // Deploying: rendering (planning) over the kube adapter.
   deploy: ["config", "errors", "kube", "output", "registry", "reference", "ci"],
-  lint: ["config", "deploy", "errors", "kube", "output", "stages"],
+  lint: ["cache", "config", "deploy", "errors", "kube", "output", "stages"],
   // Commands may use everything below them, but not the CLI that dispatches them.
   commands: [
     "artifact",
+    "cache",
     "ci",
     "config",
     "contract",

@@ -54,6 +54,10 @@ export const defaultHandlers: Handlers = {
     const { notify } = await import("./commands/notify.js");
     await notify(options, createCommandContext("notify", globals));
   },
+  async cached(options, globals) {
+    const { cached } = await import("./commands/cached.js");
+    await cached(options, createCommandContext(`cached ${options.name}`, globals));
+  },
   async run(options, globals) {
     const { run } = await import("./commands/run.js");
     await run(options, createCommandContext(`run ${options.pipeline}`, globals));

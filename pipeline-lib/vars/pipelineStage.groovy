@@ -126,9 +126,9 @@ final String LIBRARY_VERSION = '0.1.0'
 @groovy.transform.Field
 final Map STAGES = [
   dev: [
-    [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
-    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx --no-install prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
-    [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
+    [id: 'install', title: 'Install', command: 'if [ -f infra/node/npm-ci.sh ]; then bash infra/node/npm-ci.sh --no-audit --no-fund; else npm ci --no-audit --no-fund; fi && npm run build', credentials: []],
+    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx --no-install prettier --check --cache --cache-strategy content .', credentials: [], checkstyle: 'reports/lint.xml'],
+    [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npx --no-install pipeline cached unit-tests --report reports/unit-tests.xml -- npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
     [id: 'build', title: 'Build image', command: 'npx --no-install pipeline build', credentials: []],
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
     [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: [[type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD']]],
@@ -137,9 +137,9 @@ final Map STAGES = [
     [id: 'verify-test', title: 'Verify test', command: 'npx --no-install pipeline verify --env test', credentials: [[type: 'file', id: 'kubeconfig-test', variable: 'KUBECONFIG'], [type: 'usernamePassword', id: 'registry', usernameVariable: 'REGISTRY_USERNAME', passwordVariable: 'REGISTRY_PASSWORD'], [type: 'file', id: 'pipeline-signing-key', variable: 'PIPELINE_SIGNING_KEY']], junit: 'reports/verify.xml'],
   ],
   prod: [
-    [id: 'install', title: 'Install', command: 'npm ci --no-audit --no-fund && npm run build', credentials: []],
-    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx --no-install prettier --check .', credentials: [], checkstyle: 'reports/lint.xml'],
-    [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
+    [id: 'install', title: 'Install', command: 'if [ -f infra/node/npm-ci.sh ]; then bash infra/node/npm-ci.sh --no-audit --no-fund; else npm ci --no-audit --no-fund; fi && npm run build', credentials: []],
+    [id: 'lint', title: 'Lint', command: 'bash infra/groovy/ensure-groovy.sh && npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && npx --no-install prettier --check --cache --cache-strategy content .', credentials: [], checkstyle: 'reports/lint.xml'],
+    [id: 'unit-tests', title: 'Unit tests', command: 'JUNIT_FILE=reports/unit-tests.xml npx --no-install pipeline cached unit-tests --report reports/unit-tests.xml -- npm run test:fast', credentials: [], junit: 'reports/unit-tests.xml'],
     [id: 'resolve', title: 'Resolve verified image', command: 'npx --no-install pipeline build --reuse', credentials: []],
     [id: 'integration-tests', title: 'Integration tests', command: 'npx --no-install pipeline test --junit reports/contract-tests.xml', credentials: [], junit: 'reports/contract-tests.xml'],
     [id: 'push', title: 'Push', command: 'npx --no-install pipeline push', credentials: []],

@@ -77,7 +77,7 @@ describe("pipeline lint", function () {
     expect(messages).to.deep.equal([
       `${FIXTURES}/Jenkinsfile.missing-brace:19 Groovy 2.4.21: expecting '}', found ''`,
       `${FIXTURES}/Jenkinsfile.unknown-command:7 pipeline nosuchcommand: no such command ` +
-        "(the CLI has build, test, push, attest, evidence, promote, deploy, verify, rollback, history, lint, notify, run)",
+        "(the CLI has build, test, push, attest, evidence, promote, deploy, verify, rollback, history, lint, notify, run, cached)",
     ]);
   });
 

@@ -14,6 +14,7 @@ import { lintManifests, type ManifestFile, type ParsedManifest } from "../lint/m
 import { formatCheckstyle, formatText, summarize } from "../lint/report-format.js";
 import { runShellcheck, ShellcheckUnavailable } from "../lint/shellcheck.js";
 import { checkTypeScript } from "../lint/typescript-check.js";
+import { cacheDisabled } from "../cache/workspace-key.js";
 import type { CommandContext } from "./context.js";
 
 export interface LintOptions {
@@ -33,6 +34,11 @@ export interface LintOptions {
   context?: string;
   /** A missing Java, Groovy or shellcheck is a warning instead of an error. */
   allowMissingTools: boolean;
+  /**
+   * tsc and ESLint keep their caches (node_modules/.cache/pipeline-lib); true
+   * when absent. `--no-cache` or PIPELINE_NO_CACHE=1 lints everything afresh.
+   */
+  cache?: boolean;
 }
 
 export interface LintDeps {
@@ -124,11 +130,21 @@ export async function lint(
     message: `${error.message}${options.allowMissingTools ? " (skipped: --allow-missing-tools)" : ""}`,
   });
   const read = (file: string) => readFile(path.resolve(root, file), "utf8");
+  const useCache = options.cache !== false && !cacheDisabled(ctx.env);
 
   // The quick areas run side by side; TypeScript, the slow one, beside them.
   await Promise.all([
-    area("typescript", undefined, "tsc --noEmit and eslint, no warnings allowed", () =>
-      (deps.checkTypeScript ?? checkTypeScript)({ root, env: ctx.env, signal: ctx.signal }),
+    area(
+      "typescript",
+      undefined,
+      `tsc --noEmit and eslint, no warnings allowed${useCache ? " (with their caches)" : ", no caches"}`,
+      () =>
+        (deps.checkTypeScript ?? checkTypeScript)({
+          root,
+          env: ctx.env,
+          signal: ctx.signal,
+          cache: useCache,
+        }),
     ),
     area("dockerfile", files.dockerfiles, files.dockerfiles.join(", "), async () =>
       (

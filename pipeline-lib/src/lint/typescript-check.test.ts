@@ -1,5 +1,9 @@
 import { expect } from "chai";
-import { eslintFindings, tscFindings } from "./typescript-check.js";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { checkTypeScript, eslintFindings, tscFindings } from "./typescript-check.js";
 
 describe("lint: reading tsc and ESLint output", () => {
   it("takes tsc's file(line,col) lines, joining continuation lines", () => {
@@ -56,5 +60,97 @@ describe("lint: reading tsc and ESLint output", () => {
       rule: "eslint/config",
       message: "eslint failed: Oops! Something went wrong!",
     });
+  });
+});
+
+/**
+ * The real tsc and ESLint (the repository's own) over a small typed project,
+ * with their caches on: whatever was cached, a change is still reported.
+ */
+describe("lint: tsc and ESLint with their caches", function () {
+  this.timeout(180_000);
+  const repoModules = path.resolve(import.meta.dirname, "../../../node_modules");
+  let dir: string;
+  let cacheDir: string;
+  const write = (file: string, text: string) => writeFile(path.join(dir, file), text);
+  const check = () => checkTypeScript({ root: dir, env: process.env, cacheDir });
+  const rules = async () => (await check()).map((f) => `${f.file}:${f.line} ${f.rule}`);
+  const SYNC = "export function load(): number {\n  return 1;\n}\n";
+  const USES =
+    'import { load } from "./load.js";\n\nexport function main(): void {\n  load();\n}\n';
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "lint-cache-"));
+    cacheDir = path.join(dir, "cache");
+    execFileSync("git", ["init", "-q"], { cwd: dir });
+    await symlink(repoModules, path.join(dir, "node_modules"));
+    await write(".gitignore", "node_modules\ncache/\n");
+    await write("package.json", '{ "type": "module" }\n');
+    await write(
+      "tsconfig.json",
+      JSON.stringify({
+        compilerOptions: {
+          target: "es2022",
+          module: "nodenext",
+          strict: true,
+          noEmit: true,
+          types: [],
+        },
+        include: ["src"],
+      }),
+    );
+    await write(
+      "eslint.config.js",
+      [
+        'import tseslint from "typescript-eslint";',
+        "export default tseslint.config(",
+        '  { ignores: ["eslint.config.js", "cache/"] },',
+        "  ...tseslint.configs.recommendedTypeChecked,",
+        "  {",
+        '    languageOptions: { parserOptions: { project: "./tsconfig.json", tsconfigRootDir: import.meta.dirname } },',
+        '    rules: { "@typescript-eslint/no-floating-promises": "error" },',
+        "  },",
+        ");",
+        "",
+      ].join("\n"),
+    );
+    await mkdir(path.join(dir, "src"));
+    await write("src/load.ts", SYNC);
+    await write("src/main.ts", USES);
+    execFileSync("git", ["add", "."], { cwd: dir });
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reports a lint error introduced after a cached clean run, and what a change to one file does to another, unchanged one", async () => {
+    expect(await rules()).to.deep.equal([]);
+    expect(await readdir(path.join(cacheDir, "eslint"))).to.have.length(1);
+    await stat(path.join(cacheDir, "tsc", "tsconfig.tsbuildinfo"));
+    expect(await rules()).to.deep.equal([]);
+    await write("src/main.ts", USES.replace("load();", "const unused = load();"));
+    expect(await rules()).to.deep.equal(["src/main.ts:4 eslint/@typescript-eslint/no-unused-vars"]);
+    await write("src/main.ts", USES);
+    expect(await rules()).to.deep.equal([]);
+    // load() now returns a Promise: main.ts, not changed, floats it. ESLint's
+    // own cache would replay main.ts's clean result (typescript-eslint#4694).
+    await write(
+      "src/load.ts",
+      "export function load(): Promise<number> {\n  return Promise.resolve(1);\n}\n",
+    );
+    expect(await rules()).to.deep.equal([
+      "src/main.ts:4 eslint/@typescript-eslint/no-floating-promises",
+    ]);
+    // A type error in main.ts from a change in load.ts, from tsc's incremental check.
+    await write("src/load.ts", "export const load = 1;\n");
+    expect(await rules()).to.include("src/main.ts:4 typescript/TS2349");
+  });
+
+  it("uses no cache when asked", async () => {
+    await checkTypeScript({ root: dir, env: process.env, cacheDir, cache: false });
+    await stat(cacheDir).then(
+      () => expect.fail(`${cacheDir} was written`),
+      () => undefined,
+    );
   });
 });

@@ -94,28 +94,41 @@ const signingKey: CredentialBinding = {
   variable: "PIPELINE_SIGNING_KEY",
 };
 
+// `npm ci`, unless node_modules holds what the last `npm ci` here installed from
+// this lockfile with this Node.js and npm (infra/node/npm-ci.sh): a fresh
+// workspace always installs. Another app's repository (the shared library's
+// standardPipeline) has no such script and runs `npm ci`. The build (`tsc -b`)
+// always runs; it is incremental.
 const install: StageDefinition = {
   id: "install",
   title: "Install",
-  command: "npm ci --no-audit --no-fund && npm run build",
+  command:
+    "if [ -f infra/node/npm-ci.sh ]; then bash infra/node/npm-ci.sh --no-audit --no-fund; " +
+    "else npm ci --no-audit --no-fund; fi && npm run build",
 };
 // One gate over the code, the Dockerfile, the manifests, the Jenkinsfiles and the
 // scripts (`pipeline lint`, tsc and ESLint included), then the formatting. Groovy
 // for the Jenkinsfiles comes from the project's script; Jenkins publishes the
-// checkstyle report with Warnings NG.
+// checkstyle report with Warnings NG. tsc, ESLint and Prettier use their own
+// caches in node_modules/.cache, by content (`pipeline lint` says how).
 const lint: StageDefinition = {
   id: "lint",
   title: "Lint",
   command:
     "bash infra/groovy/ensure-groovy.sh && " +
     "npx --no-install pipeline lint --warnings-as-errors --format checkstyle --output reports/lint.xml && " +
-    "npx --no-install prettier --check .",
+    "npx --no-install prettier --check --cache --cache-strategy content .",
   checkstyle: "reports/lint.xml",
 };
+// Skipped, with its report put back, when a passing run had exactly these
+// inputs (every workspace file by content, the installed packages, Node.js, the
+// command: `pipeline cached`); PIPELINE_NO_CACHE=1 runs it anyway.
 const unitTests: StageDefinition = {
   id: "unit-tests",
   title: "Unit tests",
-  command: "JUNIT_FILE=reports/unit-tests.xml npm run test:fast",
+  command:
+    "JUNIT_FILE=reports/unit-tests.xml npx --no-install pipeline cached unit-tests " +
+    "--report reports/unit-tests.xml -- npm run test:fast",
   junit: "reports/unit-tests.xml",
 };
 const integrationTests: StageDefinition = {
