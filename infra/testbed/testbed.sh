@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes for tests, built offline from the official Go
 # modules: etcd, Kubernetes (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubelet, kube-proxy, kubectl: one multi-call binary), CoreDNS
-# (the cluster DNS) and kube-router's
-# network-policy firewall (which enforces NetworkPolicy), on its own
-# containerd with Debian's runc and CNI plugins. This script manages processes,
-# certificates, configuration (rendered from templates/), mounts and iptables;
-# the steps that talk to the API (node readiness, storage, CoreDNS's RBAC) are
-# in cluster.ts, run through cluster-cli.ts.
+# kube-scheduler, kubelet, kube-proxy, kubectl: one multi-call binary),
+# CoreDNS (the cluster DNS) and, on request, kube-router's network-policy
+# firewall (which enforces NetworkPolicy), on its own containerd with Debian's
+# runc and CNI plugins. This script manages processes, certificates,
+# configuration (rendered from templates/), mounts and iptables; the steps that
+# talk to the API (node readiness, storage, CoreDNS's RBAC) are in cluster.ts,
+# run through cluster-cli.ts.
 # See README.md beside this file.
 #
-# Usage: testbed.sh up | build [--netpol] | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
+# Usage: testbed.sh up [--netpol] | netpol | build [--netpol] | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
 #
-#   up               builds what is missing (once, cached by version), starts every
-#                    component in the background, waits until the node is Ready,
-#                    CoreDNS answers and NetworkPolicy is enforced, and prints the
-#                    kubeconfig path on stdout.
+#   up [--netpol]    builds what is missing (once, cached by version), starts every
+#                    component in the background, waits until the node is Ready
+#                    and CoreDNS answers, and prints the kubeconfig path on stdout.
+#                    NetworkPolicy is not enforced unless --netpol is given (or
+#                    kube-router runs already): then kube-router is built if
+#                    missing, started, and waited for too.
 #                    Idempotent.
+#   netpol           the same as `up --netpol`: what a test that relies on
+#                    NetworkPolicy being enforced runs (cluster.ts,
+#                    enforceNetworkPolicy). Idempotent.
 #   build [--netpol] only builds the binaries that are missing (no root needed),
-#                    kube-router too with --netpol.
+#                    kube-router too with --netpol; `npm start` runs it while it
+#                    installs the rest.
 #   down             stops everything and removes pods, containers, mounts and
 #                    network leftovers; the certificates and the build cache stay.
 #   status           state of each component, node readiness, logs folder, kubeconfig.
@@ -42,7 +48,6 @@ if [[ ${1:-} != build ]]; then
   # shellcheck source-path=SCRIPTDIR source=../node/ensure-node.sh
   source "$here/../node/ensure-node.sh"
 fi
-
 ROOT=$(cd "$here/../.." && pwd)
 
 K8S_VERSION=v1.34.4
@@ -98,8 +103,9 @@ KUBE_ROUTER_BIN=$PIPELINE_CACHE/testbed/kube-router-$KUBE_ROUTER_VERSION/bin
 PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
 # The components, as `status` lists them. `up` starts them in this order, except
-# coredns and kube-router, which start last, once their RBAC is in place; `down`
-# stops them in the reverse order of their start.
+# coredns and kube-router, which start last, once their RBAC is in place (and
+# kube-router only with --netpol); `down` stops them in the reverse order of
+# their start.
 COMPONENTS=(containerd etcd kube-apiserver coredns kube-controller-manager kube-scheduler kubelet kube-proxy kube-router)
 
 # ---------------------------------------------------------------------------
@@ -547,15 +553,17 @@ start_node() {
   await kube-proxy "kube-proxy /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
 }
 
-# Through the API (cluster.ts): CoreDNS's ClusterRole and its binding, the
-# node is Ready, then storage for PersistentVolumeClaims: the default
-# StorageClass and static hostPath volumes, with Released ones wiped and
+# Through the API (cluster.ts): CoreDNS's ClusterRole and its binding (and
+# kube-router's, when NETPOL), the node is Ready, then storage for
+# PersistentVolumeClaims: the default StorageClass and static hostPath volumes, with Released ones wiped and
 # returned to the pool.
 ready_cluster() {
-  local rc=0
+  local rc=0 netpol=()
+  # kube-router's read-only ClusterRole, when it is to run.
+  if $NETPOL; then netpol=(--netpol-user system:kube-router netpol-rbac); fi
   cluster_cli --node "$NODE_NAME" --timeout 120 --watch-pid "$(pid_of kubelet || echo 0)" \
-    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns --netpol-user system:kube-router \
-    dns-rbac netpol-rbac node-ready storage || rc=$?
+    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns \
+    dns-rbac "${netpol[@]}" node-ready storage || rc=$?
   case $rc in
     0) ;;
     3) last_lines kubelet; die "node $NODE_NAME did not get Ready; full log: $LOGS/kubelet.log" ;;
@@ -593,7 +601,16 @@ netpol_ready() {
     iptables -S KUBE-ROUTER-FORWARD | grep -q -- "--mark 0x20000/0x20000 -j ACCEPT"
 }
 
+# cmd_up [--netpol]: everything that deploying the app needs; with --netpol also
+# kube-router's firewall, which enforces NetworkPolicy (built first if missing).
+# Without --netpol a kube-router that already runs is left alone.
+NETPOL=false
 cmd_up() {
+  case "${1:-}" in
+    "") ;;
+    --netpol) NETPOL=true ;;
+    *) die "usage: testbed.sh up [--netpol]" 2 ;;
+  esac
   need_root
   local t0=$SECONDS
   install_prerequisites
@@ -605,7 +622,9 @@ cmd_up() {
     cmd_down
   fi
   mkdir -p "$STATE" "$LOGS" "$DATA" "$RUNDIR" "$PIDS" "$PIPELINE_CACHE/testbed"
-  build_all --netpol
+  # A kube-router that runs already (an earlier `netpol`) stays, and is checked.
+  running kube-router && NETPOL=true
+  if $NETPOL; then build_all --netpol; else build_all; fi
   build_pause
   make_pki
   write_config
@@ -615,8 +634,13 @@ cmd_up() {
   start_node
   ready_cluster
   start_dns
-  start_netpol
-  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, NetworkPolicy enforced, logs in $LOGS;" \
+  local enforced
+  enforced="NetworkPolicy not enforced (bash $(self) netpol adds it)"
+  if $NETPOL; then
+    start_netpol
+    enforced="NetworkPolicy enforced"
+  fi
+  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, $enforced, logs in $LOGS;" \
     "see what a deploy did with: bash $(self) kubectl -n test get all,pvc,events"
   echo "$KUBECONFIG_ADMIN"
 }
@@ -762,7 +786,13 @@ cmd_down() {
 cmd_status() {
   local c state pid
   for c in "${COMPONENTS[@]}"; do
-    if pid=$(pid_of "$c"); then state="running (pid $pid)"; else state=stopped; fi
+    if pid=$(pid_of "$c"); then
+      state="running (pid $pid)"
+    elif [[ $c == kube-router ]]; then
+      state="stopped: NetworkPolicy not enforced (bash $(self) netpol starts it)"
+    else
+      state=stopped
+    fi
     printf '%-24s %s\n' "$c" "$state"
   done
   if [[ -r $PKI/admin.key ]] && apiserver_healthy 2>/dev/null; then
@@ -825,7 +855,8 @@ serialize() {
 }
 
 case "${1:-}" in
-  up) serialize && cmd_up ;;
+  up) serialize && cmd_up "${2:-}" ;;
+  netpol) serialize && cmd_up --netpol ;;
   build) cmd_build "${2:-}" ;;
   down) serialize && cmd_down ;;
   status) cmd_status ;;
@@ -833,5 +864,5 @@ case "${1:-}" in
   kubectl) shift && cmd_kubectl "$@" ;;
   load-image) cmd_load_image "${2:-}" ;;
   trust-registry) cmd_trust_registry "${2:-}" ;;
-  *) die "usage: testbed.sh up | build [--netpol] | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>" 2 ;;
+  *) die "usage: testbed.sh up [--netpol] | netpol | build [--netpol] | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>" 2 ;;
 esac
