@@ -555,8 +555,8 @@ start_node() {
 
 # Through the API (cluster.ts): CoreDNS's ClusterRole and its binding (and
 # kube-router's, when NETPOL), the node is Ready, then storage for
-# PersistentVolumeClaims: the default StorageClass and static hostPath volumes, with Released ones wiped and
-# returned to the pool.
+# PersistentVolumeClaims: the default StorageClass and static hostPath volumes,
+# with Released ones wiped and returned to the pool.
 ready_cluster() {
   local rc=0 netpol=()
   # kube-router's read-only ClusterRole, when it is to run.
