@@ -177,7 +177,9 @@ need_go() { # WHAT
 }
 
 # The flags of every build; README.md ("How it is built") says what was measured.
-GO_BUILD_FLAGS=(-trimpath)
+# -w drops the DWARF at link time, so the compiler need not make it: the same
+# binary for 12 % less compile CPU.
+GO_BUILD_FLAGS=(-trimpath -gcflags=all=-dwarf=false)
 
 # go_build NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...: builds the packages'
 # binaries into a new OUTDIR, which replaces the old one whole once the build
