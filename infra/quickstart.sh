@@ -4,7 +4,8 @@
 #   2. a Docker Engine, the base images, Groovy and the Debian tools (infra/prerequisites.sh)
 #   3. a Registry v2 on 127.0.0.1:5000 with its own password (infra/registry/)
 #   4. a cluster: the current kube context when there is one, else the local
-#      testbed (infra/testbed/; its first start compiles Kubernetes, ~10 min)
+#      testbed (infra/testbed/; its first start compiles Kubernetes, several
+#      minutes, which runs in the background from the start while 1-3 install)
 #   5. `pipeline run dev`: install, lint, unit tests, build, test the image with
 #      Testcontainers, push, deploy to the `test` namespace, verify
 #   6. the URL of the counter, which stays up until `npm stop`
@@ -85,6 +86,33 @@ current_context() {
   ' 2>/dev/null
 }
 
+# With no kubeconfig at all the testbed is sure to be used, so its binaries
+# (CPU-bound: compiling Kubernetes) build in the background from the start,
+# while steps 1-3 mostly wait on the network (npm, apt, images). Niced, so those
+# steps' own CPU work comes first. A kubeconfig may name a context (known only
+# once the npm packages are in), and then the testbed builds in `up` if needed.
+prebuild_pid=""
+prebuild_start=0
+prebuild() {
+  [[ -z ${KUBECONFIG:-} && ! -s $HOME/.kube/config ]] || return 0
+  log "building the local testbed in the background meanwhile (its progress lines say [testbed])"
+  prebuild_start=$SECONDS
+  nice -n 10 bash "$testbed" build &
+  prebuild_pid=$!
+}
+
+await_prebuild() {
+  [[ -n $prebuild_pid ]] || return 0
+  local t0=$SECONDS
+  if kill -0 "$prebuild_pid" 2>/dev/null; then
+    log "waiting for the testbed's build (started $((SECONDS - prebuild_start))s ago)"
+  fi
+  # On failure, `up` builds again and stops with the build's error.
+  wait "$prebuild_pid" || log "the background build of the testbed failed; 'testbed.sh up' tries again"
+  prebuild_pid=""
+  prepared+=("$(printf '  %-24s %ss (waited %ss)' "Testbed build" "$((SECONDS - prebuild_start))" "$((SECONDS - t0))")")
+}
+
 TESTBED_CONTEXT=pipeline-testbed
 on_testbed=false
 context=""
@@ -98,7 +126,8 @@ cluster() {
     return 0
   fi
   on_testbed=true
-  log "using the local testbed (its first start compiles Kubernetes from Go modules, about 10 minutes on 2 cores)"
+  log "using the local testbed (its first start compiles Kubernetes from Go modules, several minutes on 2 cores)"
+  await_prebuild
   KUBECONFIG=$(bash "$testbed" up)
   export KUBECONFIG
   # Pods pull the app from the local registry, and Redis from the image in the engine.
@@ -116,6 +145,7 @@ signing_key() {
   prepared+=("  signing key: $PIPELINE_SIGNING_KEY (trusted: $PIPELINE_TRUSTED_KEY)")
 }
 
+prebuild
 step "Node.js and npm packages" node_and_packages
 step "Docker Engine and images" machine_tools
 step "Local registry" local_registry

@@ -48,6 +48,16 @@ export interface Cluster {
    * registry configuration is its operator's business, so there it does nothing.
    */
   trustRegistry(host: string): Promise<void>;
+  /**
+   * For tests that rely on NetworkPolicy being enforced. The testbed enforces
+   * it only on request, since only those tests need it: this runs
+   * `testbed.sh netpol`, which builds kube-router's firewall when it is missing
+   * (a cold build takes minutes; give the calling hook a timeout of 10 minutes
+   * or more), starts it and waits until it has synced. Idempotent, and about
+   * 2 s once it runs. A context cluster's CNI enforces policies or not, its
+   * operator's business, so there it does nothing.
+   */
+  enforceNetworkPolicy(): Promise<void>;
 }
 
 export interface AcquireOptions {
@@ -112,6 +122,7 @@ function fromContext(env: NodeJS.ProcessEnv, context: string | undefined): Clust
       await run("sh", ["-c", template.replaceAll("{ref}", shellQuote(ref))], process.stderr);
     },
     async trustRegistry() {},
+    async enforceNetworkPolicy() {},
   };
 }
 
@@ -130,6 +141,9 @@ async function startTestbed(progress: NodeJS.WritableStream): Promise<Cluster> {
     },
     async trustRegistry(host) {
       await run("bash", [testbedScript, "trust-registry", host], progress);
+    },
+    async enforceNetworkPolicy() {
+      await run("bash", [testbedScript, "netpol"], progress);
     },
   };
 }

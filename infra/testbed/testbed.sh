@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # A real single-node Kubernetes for tests, built offline from the official Go
-# modules: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubelet, kube-proxy, kubectl, CoreDNS (the cluster DNS) and kube-router's
-# network-policy firewall (which enforces NetworkPolicy), on its own
-# containerd with Debian's runc and CNI plugins. This script manages processes,
-# certificates, configuration (rendered from templates/), mounts and iptables;
-# the steps that talk to the API (node readiness, storage, CoreDNS's RBAC) are
-# in cluster.ts, run through cluster-cli.ts.
+# modules: etcd, Kubernetes (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet, kube-proxy, kubectl: one multi-call binary),
+# CoreDNS (the cluster DNS) and, on request, kube-router's network-policy
+# firewall (which enforces NetworkPolicy), on its own containerd with Debian's
+# runc and CNI plugins. This script manages processes, certificates,
+# configuration (rendered from templates/), mounts and iptables; the steps that
+# talk to the API (node readiness, storage, CoreDNS's RBAC) are in cluster.ts,
+# run through cluster-cli.ts.
 # See README.md beside this file.
 #
-# Usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
+# Usage: testbed.sh up [--netpol] | netpol | build [--netpol] | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>
 #
-#   up               builds what is missing (once, cached by version), starts every
-#                    component in the background, waits until the node is Ready,
-#                    CoreDNS answers and NetworkPolicy is enforced, and prints the
-#                    kubeconfig path on stdout.
+#   up [--netpol]    builds what is missing (once, cached by version), starts every
+#                    component in the background, waits until the node is Ready
+#                    and CoreDNS answers, and prints the kubeconfig path on stdout.
+#                    NetworkPolicy is not enforced unless --netpol is given (or
+#                    kube-router runs already): then kube-router is built if
+#                    missing, started, and waited for too.
 #                    Idempotent.
+#   netpol           the same as `up --netpol`: what a test that relies on
+#                    NetworkPolicy being enforced runs (cluster.ts,
+#                    enforceNetworkPolicy). Idempotent.
+#   build [--netpol] only builds the binaries that are missing (no root needed),
+#                    kube-router too with --netpol; `npm start` runs it while it
+#                    installs the rest.
 #   down             stops everything and removes pods, containers, mounts and
 #                    network leftovers; the certificates and the build cache stay.
 #   status           state of each component, node readiness, logs folder, kubeconfig.
@@ -33,9 +42,12 @@ LOG_PREFIX=testbed
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$here/../lib.sh"
-# Node 24 for cluster-cli.ts (the machine's own node may be older).
-# shellcheck source-path=SCRIPTDIR source=../node/ensure-node.sh
-source "$here/../node/ensure-node.sh"
+# Node 24 for cluster-cli.ts (the machine's own node may be older); `build`
+# runs none, and may run beside the caller's own install of Node.js.
+if [[ ${1:-} != build ]]; then
+  # shellcheck source-path=SCRIPTDIR source=../node/ensure-node.sh
+  source "$here/../node/ensure-node.sh"
+fi
 ROOT=$(cd "$here/../.." && pwd)
 
 K8S_VERSION=v1.34.4
@@ -91,8 +103,9 @@ KUBE_ROUTER_BIN=$PIPELINE_CACHE/testbed/kube-router-$KUBE_ROUTER_VERSION/bin
 PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
 # The components, as `status` lists them. `up` starts them in this order, except
-# coredns and kube-router, which start last, once their RBAC is in place; `down`
-# stops them in the reverse order of their start.
+# coredns and kube-router, which start last, once their RBAC is in place (and
+# kube-router only with --netpol); `down` stops them in the reverse order of
+# their start.
 COMPONENTS=(containerd etcd kube-apiserver coredns kube-controller-manager kube-scheduler kubelet kube-proxy kube-router)
 
 # ---------------------------------------------------------------------------
@@ -163,18 +176,25 @@ need_go() { # WHAT
   command -v go >/dev/null || die "$1 needs Go >= 1.24 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
 }
 
+# The flags of every build; README.md ("How it is built") says what was measured.
+# -w drops the DWARF at link time, so the compiler need not make it: the same
+# binary for 12 % less compile CPU.
+GO_BUILD_FLAGS=(-trimpath -gcflags=all=-dwarf=false)
+
 # go_build NAME MODULE_DIR OUTDIR LDFLAGS PACKAGES...: builds the packages'
-# binaries and moves them into OUTDIR, beside the ones already there.
+# binaries into a new OUTDIR, which replaces the old one whole once the build
+# succeeded (with the links of GO_BUILD_LINKS, "LINK=TARGET ...", made in it).
 go_build() {
   local name=$1 dir=$2 out=$3 ldflags=$4
   shift 4
   need_go "building $name"
   local tmp="$out.tmp" buildlog="$PIPELINE_CACHE/testbed/build-$name.log"
   rm -rf "$tmp" && mkdir -p "$tmp"
+  [[ -n ${PREFETCHED[$name]:-} ]] || : >"$buildlog"
   log "building $name from the Go module proxy (a cold build takes several minutes; log: $buildlog)"
   local t0=$SECONDS
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") \
-    >"$buildlog" 2>&1 &
+  (cd "$dir" && CGO_ENABLED=0 go build "${GO_BUILD_FLAGS[@]}" -ldflags "$ldflags" -o "$tmp/" "$@") \
+    >>"$buildlog" 2>&1 &
   local pid=$! next=60
   while kill -0 "$pid" 2>/dev/null; do
     sleep 5
@@ -188,30 +208,52 @@ go_build() {
     tail -n 30 "$buildlog" >&2
     die "building $name failed; full log: $buildlog"
   fi
-  mkdir -p "$out"
-  local f
-  for f in "$tmp"/*; do mv -f "$f" "$out/"; done
-  rm -rf "$tmp"
+  local link
+  for link in ${GO_BUILD_LINKS:-}; do ln -s "${link#*=}" "$tmp/${link%%=*}"; done
+  # A running component keeps its binary's inode; `down` and `up` start the new one.
+  rm -rf "$out.old"
+  if [[ -e $out ]]; then mv "$out" "$out.old"; fi
+  mv "$tmp" "$out"
+  rm -rf "$out.old"
   log "built $name in $((SECONDS - t0))s"
 }
 
-# Builds the Kubernetes binaries that are missing, and only those: a cache that
-# predates kubectl gets just kubectl.
+# prefetch NAME MODULE_DIR: downloads a module's dependencies in the background
+# (network-bound), so that its build, which waits for the Kubernetes build (CPU-
+# bound), finds them in the module cache. Its output goes to the build's log.
+PREFETCH_PIDS=()
+declare -A PREFETCHED=()
+prefetch() {
+  local buildlog="$PIPELINE_CACHE/testbed/build-$1.log"
+  echo "go mod download (in the background)" >"$buildlog"
+  (cd "$2" && go mod download) >>"$buildlog" 2>&1 &
+  PREFETCH_PIDS+=($!)
+  PREFETCHED[$1]=1
+}
+
+# Kubernetes in one multi-call binary, `kube` (k8s/cmd/kube/main.go), linked
+# once; kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy,
+# kubelet and kubectl are symlinks to it in $BIN. A cache with anything else
+# there (the separate binaries of older versions of this script, or a missing
+# link) is rebuilt and replaced whole.
+k8s_built() {
+  local c
+  [[ -x $BIN/kube && ! -L $BIN/kube ]] || return 1
+  for c in "${K8S_BINARIES[@]}"; do [[ -L $BIN/$c && $(readlink "$BIN/$c") == kube ]] || return 1; done
+}
+
 build_k8s() {
-  local c missing=()
-  for c in "${K8S_BINARIES[@]}"; do [[ -x $BIN/$c ]] || missing+=("$c"); done
-  ((${#missing[@]} > 0)) || return 0
-  local name=kubernetes-$K8S_VERSION
-  ((${#missing[@]} == ${#K8S_BINARIES[@]})) || name="$(IFS=+ && echo "${missing[*]}")-$K8S_VERSION"
-  local v=${K8S_VERSION#v} pkgs=()
+  k8s_built && return 0
+  local v=${K8S_VERSION#v}
   local minor=${v#*.}
   minor=${minor%%.*}
   local x=k8s.io/component-base/version
   local ldflags="-s -w -X $x.gitVersion=$K8S_VERSION -X $x.gitMajor=1 -X $x.gitMinor=$minor"
   ldflags+=" -X $x.gitTreeState=clean -X $x.buildDate=$(date -u +%FT%TZ)"
   ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  go_build "$name" "$here/k8s" "$BIN" "$ldflags" "${pkgs[@]}"
+  local c links=()
+  for c in "${K8S_BINARIES[@]}"; do links+=("$c=kube"); done
+  GO_BUILD_LINKS="${links[*]}" go_build "kubernetes-$K8S_VERSION" "$here/k8s" "$BIN" "$ldflags" ./cmd/kube
 }
 
 build_etcd() {
@@ -253,6 +295,31 @@ build_pause() {
     { cat "$ctx/build.log" >&2; die "docker build of $PAUSE_IMAGE failed"; }
   docker save -o "$PAUSE_TAR.tmp" "$PAUSE_IMAGE" && mv "$PAUSE_TAR.tmp" "$PAUSE_TAR"
   rm -rf "$ctx"
+}
+
+# build_all [--netpol]: the binaries that are missing, one build at a time
+# (the lock), Kubernetes first; the other modules download meanwhile. kube-router
+# only with --netpol. Not the pause image, which needs the Docker Engine.
+build_all() {
+  local netpol=${1:-}
+  exec 8>>"$PIPELINE_CACHE/testbed/build.lock"
+  flock 8
+  if ! k8s_built; then
+    need_go "building the testbed"
+    [[ -x $ETCD_BIN/etcd ]] || prefetch "etcd-$ETCD_VERSION" "$here/etcd"
+    [[ -x $COREDNS_BIN/coredns ]] || prefetch "coredns-$COREDNS_VERSION" "$here/coredns"
+    if [[ $netpol == --netpol && ! -x $KUBE_ROUTER_BIN/kube-router ]]; then
+      prefetch "kube-router-$KUBE_ROUTER_VERSION" "$here/kube-router"
+    fi
+  fi
+  build_k8s
+  build_etcd
+  build_coredns
+  if [[ $netpol == --netpol ]]; then build_kube_router; fi
+  local pid
+  for pid in "${PREFETCH_PIDS[@]}"; do wait "$pid" || true; done
+  PREFETCH_PIDS=()
+  exec 8>&-
 }
 
 # ---------------------------------------------------------------------------
@@ -488,15 +555,17 @@ start_node() {
   await kube-proxy "kube-proxy /healthz" 60 curl -fsS --max-time 2 http://127.0.0.1:10256/healthz
 }
 
-# Through the API (cluster.ts): CoreDNS's ClusterRole and its binding, the
-# node is Ready, then storage for PersistentVolumeClaims: the default
-# StorageClass and static hostPath volumes, with Released ones wiped and
-# returned to the pool.
+# Through the API (cluster.ts): CoreDNS's ClusterRole and its binding (and
+# kube-router's, when NETPOL), the node is Ready, then storage for
+# PersistentVolumeClaims: the default StorageClass and static hostPath volumes,
+# with Released ones wiped and returned to the pool.
 ready_cluster() {
-  local rc=0
+  local rc=0 netpol=()
+  # kube-router's read-only ClusterRole, when it is to run.
+  if $NETPOL; then netpol=(--netpol-user system:kube-router netpol-rbac); fi
   cluster_cli --node "$NODE_NAME" --timeout 120 --watch-pid "$(pid_of kubelet || echo 0)" \
-    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns --netpol-user system:kube-router \
-    dns-rbac netpol-rbac node-ready storage || rc=$?
+    --volumes "$VOLUMES" --pv-count "$PV_COUNT" --dns-user system:coredns \
+    dns-rbac "${netpol[@]}" node-ready storage || rc=$?
   case $rc in
     0) ;;
     3) last_lines kubelet; die "node $NODE_NAME did not get Ready; full log: $LOGS/kubelet.log" ;;
@@ -534,7 +603,16 @@ netpol_ready() {
     iptables -S KUBE-ROUTER-FORWARD | grep -q -- "--mark 0x20000/0x20000 -j ACCEPT"
 }
 
+# cmd_up [--netpol]: everything that deploying the app needs; with --netpol also
+# kube-router's firewall, which enforces NetworkPolicy (built first if missing).
+# Without --netpol a kube-router that already runs is left alone.
+NETPOL=false
 cmd_up() {
+  case "${1:-}" in
+    "") ;;
+    --netpol) NETPOL=true ;;
+    *) die "usage: testbed.sh up [--netpol]" 2 ;;
+  esac
   need_root
   local t0=$SECONDS
   install_prerequisites
@@ -546,10 +624,9 @@ cmd_up() {
     cmd_down
   fi
   mkdir -p "$STATE" "$LOGS" "$DATA" "$RUNDIR" "$PIDS" "$PIPELINE_CACHE/testbed"
-  build_k8s
-  build_etcd
-  build_coredns
-  build_kube_router
+  # A kube-router that runs already (an earlier `netpol`) stays, and is checked.
+  running kube-router && NETPOL=true
+  if $NETPOL; then build_all --netpol; else build_all; fi
   build_pause
   make_pki
   write_config
@@ -559,8 +636,13 @@ cmd_up() {
   start_node
   ready_cluster
   start_dns
-  start_netpol
-  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, NetworkPolicy enforced, logs in $LOGS;" \
+  local enforced
+  enforced="NetworkPolicy not enforced (bash $(self) netpol adds it)"
+  if $NETPOL; then
+    start_netpol
+    enforced="NetworkPolicy enforced"
+  fi
+  log "testbed is up in $((SECONDS - t0))s: node $NODE_NAME Ready, cluster DNS on $NODE_IP, $enforced, logs in $LOGS;" \
     "see what a deploy did with: bash $(self) kubectl -n test get all,pvc,events"
   echo "$KUBECONFIG_ADMIN"
 }
@@ -706,7 +788,13 @@ cmd_down() {
 cmd_status() {
   local c state pid
   for c in "${COMPONENTS[@]}"; do
-    if pid=$(pid_of "$c"); then state="running (pid $pid)"; else state=stopped; fi
+    if pid=$(pid_of "$c"); then
+      state="running (pid $pid)"
+    elif [[ $c == kube-router ]]; then
+      state="stopped: NetworkPolicy not enforced (bash $(self) netpol starts it)"
+    else
+      state=stopped
+    fi
     printf '%-24s %s\n' "$c" "$state"
   done
   if [[ -r $PKI/admin.key ]] && apiserver_healthy 2>/dev/null; then
@@ -748,6 +836,17 @@ cmd_kubectl() {
   KUBECONFIG=$KUBECONFIG_ADMIN KUBECACHEDIR=$STATE/kubectl-cache exec "$BIN/kubectl" "$@"
 }
 
+# The binaries only (no root, no cluster): what `up` would build, for a caller
+# that compiles while it does other things (infra/quickstart.sh).
+cmd_build() {
+  case "${1:-}" in
+    "" | --netpol) ;;
+    *) die "usage: testbed.sh build [--netpol]" 2 ;;
+  esac
+  mkdir -p "$PIPELINE_CACHE/testbed"
+  build_all "${1:-}"
+}
+
 # This script's path as the user may type it: relative when under the working directory.
 self() { local s=$here/testbed.sh; echo "${s#"$PWD"/}"; }
 
@@ -758,12 +857,14 @@ serialize() {
 }
 
 case "${1:-}" in
-  up) serialize && cmd_up ;;
+  up) serialize && cmd_up "${2:-}" ;;
+  netpol) serialize && cmd_up --netpol ;;
+  build) cmd_build "${2:-}" ;;
   down) serialize && cmd_down ;;
   status) cmd_status ;;
   kubeconfig) echo "$KUBECONFIG_ADMIN" ;;
   kubectl) shift && cmd_kubectl "$@" ;;
   load-image) cmd_load_image "${2:-}" ;;
   trust-registry) cmd_trust_registry "${2:-}" ;;
-  *) die "usage: testbed.sh up | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>" 2 ;;
+  *) die "usage: testbed.sh up [--netpol] | netpol | build [--netpol] | down | status | kubeconfig | kubectl ARGS... | load-image <ref> | trust-registry <host:port>" 2 ;;
 esac

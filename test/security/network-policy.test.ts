@@ -21,7 +21,8 @@ interface ProbeResult {
 
 /**
  * The NetworkPolicy in k8s/network-policy.yaml, enforced on a real cluster (on
- * the testbed, by kube-router's firewall): the shipped bin deploys the app and
+ * the testbed, by kube-router's firewall, which `enforceNetworkPolicy` adds):
+ * the shipped bin deploys the app and
  * Redis to a fresh namespace, then pods running `redis-cli PING` against the
  * `redis` Service show who gets through. A pod without the app's labels is
  * refused; a pod with them, and the app itself, reach Redis; and once the
@@ -38,10 +39,14 @@ describe("NetworkPolicy: only the app's pods reach Redis, on a real cluster @slo
   let probes = 0;
 
   before(async function () {
+    // A cold first run builds kube-router (minutes on 2 cores) besides the fixture's images.
     this.timeout(1_800_000);
     fixture = await DeployFixture.create((line) =>
       process.stderr.write(`      [fixture] ${line}\n`),
     );
+    // The testbed enforces NetworkPolicy only when asked (kube-router's
+    // firewall, built on first use); testbed.sh's progress lines go to stderr.
+    await fixture.cluster.enforceNetworkPolicy();
     const project = await fixture.project(namespace, { replicas: 1 });
     const run = await fixture.run(
       ["deploy", "--env", "test", "--image", fixture.images.v1.ref],
