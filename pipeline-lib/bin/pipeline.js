@@ -3,6 +3,7 @@
 // sockets open, and the exit code must not wait for them. Written so that any
 // Node.js since 16 runs it far enough to say what is wrong in one line.
 import { existsSync } from "node:fs";
+import module from "node:module";
 
 const MIN_NODE_MAJOR = 22;
 const major = Number(process.versions.node.split(".")[0]);
@@ -21,6 +22,11 @@ if (!existsSync(entry)) {
   );
   process.exit(2);
 }
+
+// V8's compile cache (Node.js 22.1+, in the system's temp folder): the next run
+// of a command reuses the bytecode of the modules it loads, which is most of a
+// command's start-up. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+module.enableCompileCache?.();
 
 const { main } = await import(entry.href);
 process.exit(await main(process.argv.slice(2)));

@@ -66,8 +66,10 @@ describe("lint: reading tsc and ESLint output", () => {
 /**
  * The real tsc and ESLint (the repository's own) over a small typed project,
  * with their caches on: whatever was cached, a change is still reported.
+ * Tagged @slow (each test runs tsc and ESLint for seconds): `npm test` runs
+ * them, `npm run test:fast` leaves them out.
  */
-describe("lint: tsc and ESLint with their caches", function () {
+describe("lint: tsc and ESLint with their caches @slow", function () {
   this.timeout(180_000);
   const repoModules = path.resolve(import.meta.dirname, "../../../node_modules");
   let dir: string;
