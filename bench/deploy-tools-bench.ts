@@ -355,9 +355,12 @@ async function checkServing(ns: string, image: PushedImage, what: string): Promi
   const port = await fixture.nodePort(ns);
   let wrong = "";
   for (let i = 0, good = 0; good < 6; i++) {
-    const body = (await (await fetch(`http://127.0.0.1:${port}/version`)).json()) as {
-      commit?: string;
-    };
+    // A Service created a moment ago may not be on kube-proxy's rules yet: refused, then served.
+    const body = await fetch(`http://127.0.0.1:${port}/version`)
+      .then((response) => response.json() as Promise<{ commit?: string }>)
+      .catch((error: unknown) => ({
+        commit: `none (${String((error as Error).cause ?? error)})`,
+      }));
     if (body.commit === image.commit) good++;
     else {
       good = 0;
