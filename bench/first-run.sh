@@ -2,7 +2,10 @@
 # Times the README's first command as a new user meets it on a machine with
 # nothing built yet: `npm start` in a fresh clone, with every cache empty.
 #
-#   bash bench/first-run.sh        (10 to 25 minutes on 2 cores; needs root)
+#   bash bench/first-run.sh --yes    (10 to 25 minutes on 2 cores; needs root)
+#
+# --yes says you mean it: it removes every Docker container, image and build
+# cache entry on this machine, and stops the testbed and the local registry.
 #
 # "Empty" without destroying this machine's own caches: npm's cache, Go's
 # build and module caches and PIPELINE_CACHE (Node.js, the base images'
@@ -22,6 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$here/.." && pwd)
 # shellcheck source-path=SCRIPTDIR source=../infra/lib.sh
 source "$ROOT/infra/lib.sh"
+[[ ${1:-} == --yes ]] ||
+  die "this removes every Docker container and image on this machine and stops the testbed; run it as: bash bench/first-run.sh --yes" 2
 [[ $(id -u) == 0 ]] || die "run as root: it stops the testbed and empties Docker's images" 2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/first-run.XXXXXX")

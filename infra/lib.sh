@@ -7,7 +7,7 @@ PIPELINE_CACHE="${PIPELINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pipeline-lib}"
 _infra_start=${_infra_start:-$(date +%s)}
 
 log() { printf '[%s +%ss] %s\n' "${LOG_PREFIX:-infra}" "$(($(date +%s) - _infra_start))" "$*" >&2; }
-die() { log "error: $*"; exit "${2:-1}"; }
+die() { log "error: $1"; exit "${2:-1}"; }
 
 # wait_for DESCRIPTION TIMEOUT_SECONDS COMMAND...: polls COMMAND once a second,
 # printing progress every 10 s, until it succeeds or the timeout runs out.
