@@ -53,6 +53,11 @@ function specFiles() {
 }
 
 const jobs = Number(process.env.TEST_JOBS ?? 3);
+if (!Number.isInteger(jobs) || jobs < 1) {
+  throw new Error(
+    `TEST_JOBS=${process.env.TEST_JOBS} is not a number of worker processes: use a whole number from 1 (one file after another) up, or leave it unset for 3`,
+  );
+}
 
 module.exports = {
   "node-option": ["import=tsx"],
