@@ -25,6 +25,68 @@ wait_for() {
   done
 }
 
+# need_go WHAT MIN_VERSION: Go on the PATH, or exit 2 saying what needs it.
+need_go() {
+  # The official tarball's place, for shells whose PATH lacks it (sudo, CI runners).
+  command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || PATH="$PATH:/usr/local/go/bin"
+  command -v go >/dev/null ||
+    die "$1 needs Go >= $2 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
+}
+
+# build_with_progress NAME LOGFILE COMMAND...: runs COMMAND with its output
+# appended to LOGFILE, says once a minute that NAME is still building, and on
+# failure prints the log's last 30 lines and exits.
+build_with_progress() {
+  local name=$1 buildlog=$2 t0=$SECONDS next=60
+  shift 2
+  "$@" >>"$buildlog" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    # Once a minute; a loop slower than 5 s must not skip a line.
+    if ((SECONDS - t0 >= next)); then
+      log "still building $name ($((SECONDS - t0))s)"
+      next=$((next + 60))
+    fi
+  done
+  if ! wait "$pid"; then
+    tail -n 30 "$buildlog" >&2
+    die "building $name failed; full log: $buildlog"
+  fi
+}
+
+# ensure_go_tool NAME BIN PACKAGE@VERSION MIN_GO LDFLAGS [ABOUT]: a Go tool from
+# the module proxy, `go install`ed into BIN once (its folder holds the lock and
+# build.log), and BIN's path on stdout. A second caller waits for the first.
+ensure_go_tool() {
+  local name=$1 bin=$2 package=$3 min_go=$4 ldflags=$5 about=${6:-several minutes cold}
+  if [[ -x $bin ]]; then
+    echo "$bin"
+    return 0
+  fi
+  need_go "building $name" "$min_go"
+  local dir=${bin%/*}
+  mkdir -p "$dir"
+  # One build at a time: a second caller waits for the first instead of racing it.
+  exec 9>"$dir/.lock"
+  flock 9
+  if [[ ! -x $bin ]]; then
+    local buildlog=$dir/build.log t0=$SECONDS
+    : >"$buildlog"
+    log "building $name from the Go module proxy ($about on 2 cores; log: $buildlog)"
+    rm -rf "$dir/bin.tmp"
+    build_with_progress "$name" "$buildlog" \
+      env GOBIN="$dir/bin.tmp" CGO_ENABLED=0 go install -trimpath -ldflags "$ldflags" "$package"
+    # go install names the binary after the package's last path element.
+    local built=${package%@*}
+    mv -f "$dir/bin.tmp/${built##*/}" "$bin"
+    rm -rf "$dir/bin.tmp"
+    log "built $name in $((SECONDS - t0))s"
+  fi
+  exec 9>&-
+  echo "$bin"
+}
+
 # apt_install PACKAGE...: installs the Debian packages that are missing, running
 # `apt-get update` once per machine boot at most.
 apt_install() {

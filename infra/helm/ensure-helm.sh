@@ -15,43 +15,8 @@ LOG_PREFIX=helm
 source "$here/../lib.sh"
 
 HELM_VERSION=${HELM_VERSION:-v3.21.4}
-dir=$PIPELINE_CACHE/helm-$HELM_VERSION
-bin=$dir/helm
-if [[ -x $bin ]]; then
-  echo "$bin"
-  exit 0
-fi
-command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || PATH="$PATH:/usr/local/go/bin"
-command -v go >/dev/null || die "building helm needs Go >= 1.26 on the PATH" 2
-mkdir -p "$dir"
-# One build at a time: a second caller waits for the first instead of racing it.
-exec 9>"$dir/.lock"
-flock 9
-if [[ -x $bin ]]; then
-  echo "$bin"
-  exit 0
-fi
-buildlog=$dir/build.log
-log "building helm $HELM_VERSION from the Go module proxy (about 7 to 12 min cold on 2 cores; log: $buildlog)"
-t0=$SECONDS
-# The version ldflag is the one Helm's own Makefile sets, so `helm version` names it.
-(GOBIN="$dir/bin.tmp" CGO_ENABLED=0 go install -trimpath \
-  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-  "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") >"$buildlog" 2>&1 &
-pid=$!
-next=60
-while kill -0 "$pid" 2>/dev/null; do
-  sleep 5
-  if ((SECONDS - t0 >= next)); then
-    log "still building helm ($((SECONDS - t0))s)"
-    next=$((next + 60))
-  fi
-done
-if ! wait "$pid"; then
-  tail -n 30 "$buildlog" >&2
-  die "building helm $HELM_VERSION failed; full log: $buildlog"
-fi
-mv -f "$dir/bin.tmp/helm" "$bin"
-rm -rf "$dir/bin.tmp"
-log "built helm $HELM_VERSION in $((SECONDS - t0))s"
-echo "$bin"
+# The version ldflags are the ones Helm's own Makefile sets, so `helm version` names it.
+v=helm.sh/helm/v3/internal/version
+ensure_go_tool "helm $HELM_VERSION" "$PIPELINE_CACHE/helm-$HELM_VERSION/helm" \
+  "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" 1.26 \
+  "-s -w -X $v.version=$HELM_VERSION -X $v.gitTreeState=clean" "about 7 to 12 min cold"

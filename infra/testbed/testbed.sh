@@ -170,12 +170,6 @@ cluster_cli() {
 # ---------------------------------------------------------------------------
 # Build: everything lands in $PIPELINE_CACHE, keyed by version.
 
-need_go() { # WHAT
-  # The official tarball's place, for shells whose PATH lacks it (sudo, CI runners).
-  command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || PATH="$PATH:/usr/local/go/bin"
-  command -v go >/dev/null || die "$1 needs Go >= 1.24 on the PATH (the Go toolchain; the module proxy supplies the rest)" 2
-}
-
 # The flags of every build; README.md ("How it is built") says what was measured.
 # -w drops the DWARF at link time, so the compiler need not make it: the same
 # binary for 12 % less compile CPU.
@@ -187,27 +181,14 @@ GO_BUILD_FLAGS=(-trimpath -gcflags=all=-dwarf=false)
 go_build() {
   local name=$1 dir=$2 out=$3 ldflags=$4
   shift 4
-  need_go "building $name"
+  need_go "building $name" 1.24
   local tmp="$out.tmp" buildlog="$PIPELINE_CACHE/testbed/build-$name.log"
   rm -rf "$tmp" && mkdir -p "$tmp"
   [[ -n ${PREFETCHED[$name]:-} ]] || : >"$buildlog"
   log "building $name from the Go module proxy (a cold build takes several minutes; log: $buildlog)"
   local t0=$SECONDS
-  (cd "$dir" && CGO_ENABLED=0 go build "${GO_BUILD_FLAGS[@]}" -ldflags "$ldflags" -o "$tmp/" "$@") \
-    >>"$buildlog" 2>&1 &
-  local pid=$! next=60
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    # Once a minute; a loop slower than 5 s must not skip a line.
-    if ((SECONDS - t0 >= next)); then
-      log "still building $name ($((SECONDS - t0))s)"
-      next=$((next + 60))
-    fi
-  done
-  if ! wait "$pid"; then
-    tail -n 30 "$buildlog" >&2
-    die "building $name failed; full log: $buildlog"
-  fi
+  build_with_progress "$name" "$buildlog" \
+    env -C "$dir" CGO_ENABLED=0 go build "${GO_BUILD_FLAGS[@]}" -ldflags "$ldflags" -o "$tmp/" "$@"
   local link
   for link in ${GO_BUILD_LINKS:-}; do ln -s "${link#*=}" "$tmp/${link%%=*}"; done
   # A running component keeps its binary's inode; `down` and `up` start the new one.
@@ -281,7 +262,7 @@ build_kube_router() {
 build_pause() {
   [[ -s $PAUSE_TAR ]] && return 0
   apt_install gcc libc6-dev
-  need_go "finding pause.c in the k8s.io/kubernetes module"
+  need_go "finding pause.c in the k8s.io/kubernetes module" 1.24
   local src
   src="$(cd "$here/k8s" && go mod download k8s.io/kubernetes && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c"
   [[ -f $src ]] || die "pause.c not found at $src (go mod download k8s.io/kubernetes@$K8S_VERSION)"
@@ -305,7 +286,7 @@ build_all() {
   exec 8>>"$PIPELINE_CACHE/testbed/build.lock"
   flock 8
   if ! k8s_built; then
-    need_go "building the testbed"
+    need_go "building the testbed" 1.24
     [[ -x $ETCD_BIN/etcd ]] || prefetch "etcd-$ETCD_VERSION" "$here/etcd"
     [[ -x $COREDNS_BIN/coredns ]] || prefetch "coredns-$COREDNS_VERSION" "$here/coredns"
     if [[ $netpol == --netpol && ! -x $KUBE_ROUTER_BIN/kube-router ]]; then
