@@ -232,27 +232,27 @@ const good: Record<Arm, (image: PushedImage) => Promise<Timed & { deployMs?: num
     );
     return { ms: performance.now() - t0 };
   },
-  async helm(image) {
-    const chart = await helmChart(image);
-    const t0 = performance.now();
-    expect(
-      await tool(helm, [
-        "upgrade",
-        "--install",
-        DEPLOYMENT,
-        chart,
-        "-n",
-        namespaces.helm,
-        "--wait",
-        "--timeout",
-        HELM_TIMEOUT,
-      ]),
-      "helm upgrade --install --wait",
-      true,
-    );
-    return { ms: performance.now() - t0 };
-  },
+  helm: (image) => helmUpgrade(image, { atomic: false }),
 };
+
+/** `helm upgrade --install --wait` of a chart of the image; with atomic, a release that must fail and roll back. */
+async function helmUpgrade(image: PushedImage, { atomic }: { atomic: boolean }): Promise<Timed> {
+  const chart = await helmChart(image);
+  const t0 = performance.now();
+  const args = ["upgrade", "--install", DEPLOYMENT, chart, "-n", namespaces.helm];
+  expect(
+    await tool(helm, [
+      ...args,
+      ...(atomic ? ["--atomic"] : []),
+      "--wait",
+      "--timeout",
+      HELM_TIMEOUT,
+    ]),
+    atomic ? "helm upgrade --install --atomic" : "helm upgrade --install --wait",
+    !atomic,
+  );
+  return { ms: performance.now() - t0 };
+}
 
 async function kubectlCrash(image: PushedImage, timeout: string): Promise<Timed> {
   const file = await kubectlFile(image);
@@ -288,27 +288,7 @@ const crash: Record<CrashArm, (image: PushedImage) => Promise<Timed>> = {
   },
   kubectl: (image) => kubectlCrash(image, KUBECTL_TIMEOUT),
   "kubectl-short": (image) => kubectlCrash(image, KUBECTL_SHORT_TIMEOUT),
-  async helm(image) {
-    const chart = await helmChart(image);
-    const t0 = performance.now();
-    expect(
-      await tool(helm, [
-        "upgrade",
-        "--install",
-        DEPLOYMENT,
-        chart,
-        "-n",
-        namespaces.helm,
-        "--atomic",
-        "--wait",
-        "--timeout",
-        HELM_TIMEOUT,
-      ]),
-      "helm upgrade --install --atomic",
-      false,
-    );
-    return { ms: performance.now() - t0 };
-  },
+  helm: (image) => helmUpgrade(image, { atomic: true }),
 };
 
 // ---- did it do what it claims ------------------------------------------------------------
