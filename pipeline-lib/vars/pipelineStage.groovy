@@ -12,6 +12,7 @@
 //   pipelineStage('deploy', env: 'test')                  // the stage 'deploy-test'
 //   pipelineStage('push', credentials: [registry: 'my-registry'])
 //   pipelineStage('verify', env: 'production', pipeline: 'prod')
+//   pipelineStage('deploy', env: 'production', strategy: 'canary')
 //
 // An approval ('approval', pipeline: 'prod') is a milestone, the `input` (only
 // its `submitter` may answer; the definitions name a group) under its own
@@ -35,8 +36,11 @@
 // Parameters: the stage id (first; with `env`, `<id>-<env>`), `env`, `pipeline`
 // ('dev' or 'prod'; the first with that id when absent), `credentials` (a map
 // from the README's credential ids to yours), `submitter` (who may approve
-// instead of the definitions' group) and `only` ('command' or 'approval': that
-// part of a stage with an approval).
+// instead of the definitions' group), `only` ('command' or 'approval': that
+// part of a stage with an approval) and `strategy` ('rolling' or 'canary'; only
+// the deploy stages, deploy-test and deploy-production, take it): it appends
+// `--strategy <strategy>` to the deploy's command, for this deploy instead of
+// the config's `environments.<env>.strategy`. Without it the config decides.
 def call(Map options = [:], String name) {
   Map stage = findStage(options.env ? "${name}-${options.env}" : name, options.pipeline)
   String only = options.only ? options.only.toString() : null
@@ -46,6 +50,7 @@ def call(Map options = [:], String name) {
   if (only != null && !stage.input) {
     error("pipelineStage: stage '${stage.id}' has no approval, so no only: '${only}'")
   }
+  String command = commandWithStrategy(stage, options.strategy)
   if (only == 'approval') {
     approve(stage.input, (options.submitter ?: stage.input.submitter).toString())
     return
@@ -60,10 +65,10 @@ def call(Map options = [:], String name) {
     withEnv(["PIPELINE_LIBRARY_VERSION=${LIBRARY_VERSION}"]) {
       if (bindings) {
         withCredentials(bindings) {
-          sh stage.command
+          sh command
         }
       } else {
-        sh stage.command
+        sh command
       }
     }
     if (stage.input && only != 'command') {
@@ -77,6 +82,23 @@ def call(Map options = [:], String name) {
       recordIssues(tools: [checkStyle(pattern: stage.checkstyle)])
     }
   }
+}
+
+// The stage's command, with `--strategy <strategy>` when one is given: only a
+// deploy stage takes one, and only a strategy of STRATEGIES (so nothing else
+// ever reaches the shell).
+private String commandWithStrategy(Map stage, Object strategy) {
+  if (strategy == null) {
+    return stage.command
+  }
+  if (!(strategy.toString() in STRATEGIES)) {
+    error("pipelineStage: strategy is '${STRATEGIES.join("' or '")}', not '${strategy}'")
+  }
+  if (!(stage.id in DEPLOY_STAGE_IDS)) {
+    error("pipelineStage: stage '${stage.id}' does not deploy, so no strategy: '${strategy}' " +
+        "(only ${DEPLOY_STAGE_IDS.join(' and ')} take one)")
+  }
+  return "${stage.command} --strategy ${strategy}".toString()
 }
 
 // Milestones take the next ordinals (none given), after the caller's own.
@@ -153,3 +175,12 @@ final Map STAGES = [
   ],
 ]
 // END GENERATED: stages
+
+// Generated from the stage definitions and the strategies of `pipeline deploy`:
+// do not edit by hand.
+// BEGIN GENERATED: strategies
+@groovy.transform.Field
+final List DEPLOY_STAGE_IDS = ['deploy-test', 'deploy-production']
+@groovy.transform.Field
+final List STRATEGIES = ['rolling', 'canary']
+// END GENERATED: strategies

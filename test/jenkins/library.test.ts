@@ -82,6 +82,37 @@ const SPLIT: Record<string, string> = {
   ),
 };
 
+/** A Jenkinsfile of one stage per call of pipelineStage, named by the call's stage. */
+const STAGES = (calls: Record<string, string>) => `@Library('pipeline-lib') _
+pipeline {
+  agent any
+  stages {
+${Object.entries(calls)
+  .map(
+    ([title, call]) => `    stage('${title}') {
+      steps {
+        ${call}
+      }
+    }`,
+  )
+  .join("\n")}
+  }
+}
+`;
+const STRATEGY: Record<string, string> = {
+  "deploy strategies": STAGES({
+    "Deploy to production": "pipelineStage('deploy', env: 'production', strategy: 'canary')",
+    "Deploy to test": "pipelineStage('deploy', env: 'test', pipeline: 'prod', strategy: 'rolling')",
+    "Deploy again": "pipelineStage('deploy-production')",
+  }),
+  "pipelineStage strategy what": STAGES({
+    Deploy: "pipelineStage('deploy', env: 'production', strategy: 'blue-green')",
+  }),
+  "pipelineStage strategy on verify": STAGES({
+    Verify: "pipelineStage('verify', env: 'production', strategy: 'canary')",
+  }),
+};
+
 describe("the shared library's steps (pipeline-lib/vars) in the harness", function () {
   this.timeout(60_000);
   let dir: string;
@@ -123,6 +154,11 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
       },
     ];
     for (const [name, text] of Object.entries(SPLIT)) {
+      const file = path.join(dir, `${name.replaceAll(" ", "-")}.Jenkinsfile`);
+      await writeFile(file, text);
+      scenarios.push({ name, jenkinsfile: file, branch: "master" });
+    }
+    for (const [name, text] of Object.entries(STRATEGY)) {
       const file = path.join(dir, `${name.replaceAll(" ", "-")}.Jenkinsfile`);
       await writeFile(file, text);
       scenarios.push({ name, jenkinsfile: file, branch: "master" });
@@ -237,6 +273,40 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     expect(
       trace("only without an approval").steps.find((s) => s.step === "error")?.message,
     ).to.equal("pipelineStage: stage 'push' has no approval, so no only: 'approval'");
+  });
+
+  it("pipelineStage's strategy appends --strategy to a deploy stage's command, after its own options", () => {
+    const t = trace("deploy strategies");
+    expect(t.result).to.equal("SUCCESS");
+    expect(stageCommands(t)).to.deep.equal([
+      "npx --no-install pipeline deploy --env production --strategy canary",
+      "npx --no-install pipeline deploy --env test --unless-reused --strategy rolling",
+      // Without one, the config's strategy: the command as the definitions give it.
+      "npx --no-install pipeline deploy --env production",
+    ]);
+    expect(bindings(t)).to.deep.equal([
+      ["Deploy to production", ["kubeconfig-production"]],
+      ["Deploy to test", ["kubeconfig-test"]],
+      ["Deploy again", ["kubeconfig-production"]],
+    ]);
+  });
+
+  it("pipelineStage refuses a strategy other than rolling or canary, and one on a stage that does not deploy, before its command", () => {
+    for (const [name, message] of [
+      [
+        "pipelineStage strategy what",
+        "pipelineStage: strategy is 'rolling' or 'canary', not 'blue-green'",
+      ],
+      [
+        "pipelineStage strategy on verify",
+        "pipelineStage: stage 'verify-production' does not deploy, so no strategy: 'canary' (only deploy-test and deploy-production take one)",
+      ],
+    ] as const) {
+      const t = trace(name);
+      expect(t.result, name).to.equal("FAILURE");
+      expect(t.steps.find((s) => s.step === "error")?.message, name).to.equal(message);
+      expect(stageCommands(t), name).to.deep.equal([]);
+    }
   });
 
   it("an unknown stage fails the stage, naming the stages there are", () => {

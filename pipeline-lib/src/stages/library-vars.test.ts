@@ -1,7 +1,13 @@
 import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { generatedRegions, regionOf, renderStandardStages, replaceRegion } from "./library-vars.js";
+import {
+  deployEnvironment,
+  generatedRegions,
+  regionOf,
+  renderStandardStages,
+  replaceRegion,
+} from "./library-vars.js";
 import { readJenkinsStages } from "./jenkinsfile.js";
 import { stageDefinitions } from "./stage-definitions.js";
 import { VARS_DIR } from "./write-library-vars.js";
@@ -24,6 +30,27 @@ describe("the shared library's steps (pipeline-lib/vars) and the stage definitio
         { expression: `!('${definition.id}' in skip)` },
       ]);
     }
+  });
+
+  it("the deploy stages, which take a strategy, are each one `pipeline deploy --env <env>` call that --strategy can follow", () => {
+    const deploys = Object.entries(stageDefinitions).flatMap(([pipeline, stages]) =>
+      stages.flatMap((s) => {
+        const env = deployEnvironment(s);
+        return env === undefined ? [] : [[pipeline, s.id, env]];
+      }),
+    );
+    expect(deploys).to.deep.equal([
+      ["dev", "deploy-test", "test"],
+      ["prod", "deploy-test", "test"],
+      ["prod", "deploy-production", "production"],
+    ]);
+    const stage = (command: string) => ({ id: "x", title: "X", command });
+    expect(
+      deployEnvironment(stage("npx --no-install pipeline deploy --env test && echo done")),
+    ).to.equal(undefined);
+    expect(deployEnvironment(stage("npx --no-install pipeline verify --env test"))).to.equal(
+      undefined,
+    );
   });
 
   it("replaceRegion swaps only the body between the markers", () => {

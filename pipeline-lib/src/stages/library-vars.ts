@@ -16,6 +16,22 @@ import {
 /** The pipeline `standardPipeline` runs: every branch builds, tests and pushes; develop deploys. */
 export const STANDARD_PIPELINE: PipelineName = "dev";
 
+/**
+ * What `pipeline deploy --strategy` takes, for one deploy instead of the
+ * config's `environments.<env>.strategy.type`: the steps' `strategy` parameter
+ * takes these and refuses anything else before a command runs.
+ */
+export const DEPLOY_STRATEGIES = ["rolling", "canary"] as const;
+
+/**
+ * The environment a deploy stage deploys to, or undefined for any other stage.
+ * A deploy stage's command is one `pipeline deploy --env <env> …` call and
+ * nothing after it, so the steps can append `--strategy <type>` to it.
+ */
+export function deployEnvironment(stage: StageDefinition): string | undefined {
+  return /^npx --no-install pipeline deploy --env (\S+)(?: [^;&|()`$]*)?$/.exec(stage.command)?.[1];
+}
+
 /** A generated region: the lines between `// BEGIN GENERATED: <name>` and `// END GENERATED: <name>`. */
 export interface GeneratedRegion {
   file: "pipelineStage.groovy" | "standardPipeline.groovy";
@@ -26,6 +42,7 @@ export interface GeneratedRegion {
 export const generatedRegions: readonly GeneratedRegion[] = [
   { file: "pipelineStage.groovy", name: "version", render: renderLibraryVersion },
   { file: "pipelineStage.groovy", name: "stages", render: renderStageTable },
+  { file: "pipelineStage.groovy", name: "strategies", render: renderDeployStages },
   { file: "standardPipeline.groovy", name: "stage ids", render: renderStageIds },
   { file: "standardPipeline.groovy", name: "stages", render: renderStandardStages },
 ];
@@ -119,6 +136,22 @@ export function renderStageTable(): string {
 export function renderStageIds(): string {
   const ids = stageDefinitions[STANDARD_PIPELINE].map((s) => quote(s.id)).join(", ");
   return `@groovy.transform.Field\nfinal List STAGE_IDS = [${ids}]\n`;
+}
+
+const renderStrategies = () =>
+  `@groovy.transform.Field\nfinal List STRATEGIES = [${DEPLOY_STRATEGIES.map(quote).join(", ")}]\n`;
+
+/** `pipelineStage`'s deploy stages (both pipelines), the only ones that take its `strategy`. */
+export function renderDeployStages(): string {
+  const ids = new Set(
+    Object.values(stageDefinitions).flatMap((stages) =>
+      stages.filter((s) => deployEnvironment(s) !== undefined).map((s) => s.id),
+    ),
+  );
+  return (
+    `@groovy.transform.Field\nfinal List DEPLOY_STAGE_IDS = [${[...ids].map(quote).join(", ")}]\n` +
+    renderStrategies()
+  );
 }
 
 function condition(c: StageCondition): string {
