@@ -23,6 +23,11 @@
 //   skip            stage ids not to run, such as ['lint', 'unit-tests']
 //   credentials     your credential ids for the default ones:
 //                   [registry: '…', 'kubeconfig-test': '…', 'slack-webhook': '…']
+//   strategy        the deploy strategy per environment it deploys to (test),
+//                   such as [test: 'canary']: 'rolling' or 'canary', passed to
+//                   that environment's deploy stage as `--strategy` (pipelineStage's
+//                   `strategy`); an environment it does not name keeps the
+//                   config's environments.<env>.strategy
 def call(Map config = [:]) {
   if (!config.app) {
     error('standardPipeline: app is required, such as standardPipeline(app: \'static-site\')')
@@ -32,6 +37,25 @@ def call(Map config = [:]) {
     if (!(id in STAGE_IDS)) {
       error("standardPipeline: skip names no stage '${id}'; the stages: ${STAGE_IDS.join(', ')}")
     }
+  }
+  Object strategy = config.strategy == null ? [:] : config.strategy
+  String allowed = "'${STRATEGIES.join("' or '")}'"
+  if (!(strategy instanceof Map)) {
+    error("standardPipeline: strategy is a map from environment to ${allowed}, " +
+        "such as [${DEPLOY_ENVIRONMENTS[0]}: 'canary'], not '${strategy}'")
+  }
+  // By environment, as the generated stages below read it: strategies['test'].
+  Map strategies = [:]
+  for (Object environment in ((Map) strategy).keySet()) {
+    Object value = ((Map) strategy)[environment]
+    if (!(environment.toString() in DEPLOY_ENVIRONMENTS)) {
+      error("standardPipeline: strategy names no environment '${environment}' that it deploys to; " +
+          "it deploys to: ${DEPLOY_ENVIRONMENTS.join(', ')}")
+    }
+    if (!(value?.toString() in STRATEGIES)) {
+      error("standardPipeline: strategy for '${environment}' is ${allowed}, not '${value}'")
+    }
+    strategies[environment.toString()] = value.toString()
   }
   Map credentials = config.credentials ?: [:]
   String slackWebhook = credentials['slack-webhook'] ?: 'slack-webhook'
@@ -171,7 +195,7 @@ def call(Map config = [:]) {
           expression { !('deploy-test' in skip) }
         }
         steps {
-          pipelineStage('deploy-test', pipeline: 'dev', credentials: credentials)
+          pipelineStage('deploy-test', pipeline: 'dev', credentials: credentials, strategy: strategies['test'])
         }
         post {
           failure {
@@ -232,3 +256,12 @@ def call(Map config = [:]) {
 @groovy.transform.Field
 final List STAGE_IDS = ['install', 'lint', 'unit-tests', 'build', 'integration-tests', 'push', 'attest', 'deploy-test', 'verify-test']
 // END GENERATED: stage ids
+
+// Generated from the stage definitions and the strategies of `pipeline deploy`:
+// do not edit by hand.
+// BEGIN GENERATED: strategies
+@groovy.transform.Field
+final List DEPLOY_ENVIRONMENTS = ['test']
+@groovy.transform.Field
+final List STRATEGIES = ['rolling', 'canary']
+// END GENERATED: strategies

@@ -34,6 +34,11 @@ const CALLS: Record<string, string> = {
     "credentials: [registry: 'r2', 'kubeconfig-test': 'k2', 'slack-webhook': 's2'])",
   "no such library": "",
   "a global registry": "standardPipeline(app: 'static-site', skip: ['lint', 'unit-tests'])",
+  "canary in test":
+    "standardPipeline(app: 'a', skip: ['lint', 'unit-tests'], strategy: [test: 'canary'])",
+  "strategy for production": "standardPipeline(app: 'a', strategy: [production: 'canary'])",
+  "strategy what": "standardPipeline(app: 'a', strategy: [test: 'blue-green'])",
+  "strategy not a map": "standardPipeline(app: 'a', strategy: 'canary')",
 };
 
 /** What a Jenkins admin sets for every job (Manage Jenkins → System → Global properties). */
@@ -334,6 +339,46 @@ describe("the shared library's steps (pipeline-lib/vars) in the harness", functi
     expect(trace("unknown skip").steps.find((s) => s.step === "error")?.message).to.equal(
       "standardPipeline: skip names no stage 'deploy'; the stages: install, lint, unit-tests, build, integration-tests, push, attest, deploy-test, verify-test",
     );
+  });
+
+  it("standardPipeline's strategy goes to the deploy stage of its environment, and to no other stage", () => {
+    const t = trace("canary in test");
+    expect(t.result).to.equal("SUCCESS");
+    expect(stageCommands(t)).to.deep.equal(
+      stageDefinitions.dev
+        .filter((s) => !["lint", "unit-tests"].includes(s.id))
+        .map((s) =>
+          s.id === "deploy-test"
+            ? "npx --no-install pipeline deploy --env test --strategy canary"
+            : s.command,
+        ),
+    );
+    // Without one, every command is the definitions' (the config's strategy).
+    expect(stageCommands(trace("own ids")).filter((c) => c?.includes("--strategy"))).to.deep.equal(
+      [],
+    );
+  });
+
+  it("standardPipeline refuses a strategy for an environment it does not deploy to, an unknown strategy and one that is not a map, before any stage runs", () => {
+    for (const [name, message] of [
+      [
+        "strategy for production",
+        "standardPipeline: strategy names no environment 'production' that it deploys to; it deploys to: test",
+      ],
+      [
+        "strategy what",
+        "standardPipeline: strategy for 'test' is 'rolling' or 'canary', not 'blue-green'",
+      ],
+      [
+        "strategy not a map",
+        "standardPipeline: strategy is a map from environment to 'rolling' or 'canary', such as [test: 'canary'], not 'canary'",
+      ],
+    ] as const) {
+      const t = trace(name);
+      expect(t.result, name).to.equal("FAILURE");
+      expect(t.stages, name).to.deep.equal([]);
+      expect(t.steps.find((s) => s.step === "error")?.message, name).to.equal(message);
+    }
   });
 
   it("standardPipeline: each app gets its own repository under a global IMAGE_REGISTRY, whatever IMAGE_REPOSITORY says", () => {

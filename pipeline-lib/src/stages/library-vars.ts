@@ -44,6 +44,7 @@ export const generatedRegions: readonly GeneratedRegion[] = [
   { file: "pipelineStage.groovy", name: "stages", render: renderStageTable },
   { file: "pipelineStage.groovy", name: "strategies", render: renderDeployStages },
   { file: "standardPipeline.groovy", name: "stage ids", render: renderStageIds },
+  { file: "standardPipeline.groovy", name: "strategies", render: renderDeployEnvironments },
   { file: "standardPipeline.groovy", name: "stages", render: renderStandardStages },
 ];
 
@@ -154,6 +155,17 @@ export function renderDeployStages(): string {
   );
 }
 
+/** The environments `standardPipeline` deploys to: the keys its `strategy` map may have. */
+export function renderDeployEnvironments(): string {
+  const environments = stageDefinitions[STANDARD_PIPELINE].map(deployEnvironment).filter(
+    (env) => env !== undefined,
+  );
+  return (
+    `@groovy.transform.Field\nfinal List DEPLOY_ENVIRONMENTS = [${environments.map(quote).join(", ")}]\n` +
+    renderStrategies()
+  );
+}
+
 function condition(c: StageCondition): string {
   if ("branch" in c) return `branch ${quote(c.branch)}`;
   if ("changeRequest" in c) return c.changeRequest ? "changeRequest()" : "not { changeRequest() }";
@@ -163,7 +175,8 @@ function condition(c: StageCondition): string {
 /**
  * `standardPipeline`'s declarative stages: one per stage of the standard
  * pipeline, in order, with its `when` plus the caller's `skip`, each running
- * `pipelineStage` (the command, the credentials, the reports).
+ * `pipelineStage` (the command, the credentials, the reports); a deploy stage
+ * with the caller's `strategy` for its environment (none when it names none).
  */
 export function renderStandardStages(): string {
   const indent = (n: number, line: string) => `${" ".repeat(n)}${line}\n`;
@@ -175,9 +188,11 @@ export function renderStandardStages(): string {
     out += indent(10, `expression { !(${quote(stage.id)} in skip) }`);
     out += indent(8, "}");
     out += indent(8, "steps {");
+    const env = deployEnvironment(stage);
+    const strategy = env === undefined ? "" : `, strategy: strategies[${quote(env)}]`;
     out += indent(
       10,
-      `pipelineStage(${quote(stage.id)}, pipeline: ${quote(STANDARD_PIPELINE)}, credentials: credentials)`,
+      `pipelineStage(${quote(stage.id)}, pipeline: ${quote(STANDARD_PIPELINE)}, credentials: credentials${strategy})`,
     );
     out += indent(8, "}");
     out += indent(8, "post {");
