@@ -58,6 +58,33 @@ describe("loadConfig", () => {
     expect(config.app.name).to.equal("visit-counter");
     expect(config.image.dockerfilePath).to.match(/service\/Dockerfile$/);
     expect(config.environments.production?.namespace).to.equal("production");
+    // Production goes through a canary unless PRODUCTION_STRATEGY says rolling; test rolls.
+    expect(config.environments.production?.strategy.type).to.equal("canary");
+    expect(config.environments.production?.strategy.steps.map((s) => s.weight)).to.deep.equal([
+      25, 50,
+    ]);
+    expect(config.environments.test?.strategy.type).to.equal("rolling");
+    const rolling = await loadConfig({
+      cwd: path.resolve(import.meta.dirname, "../../.."),
+      env: { PRODUCTION_STRATEGY: "rolling" },
+    });
+    expect(rolling.environments.production?.strategy.type).to.equal("rolling");
+  });
+
+  it("an environment without strategy rolls, and keeps the canary defaults for --strategy canary", () => {
+    const config = parse(`${minimal}environments:\n  test:\n    namespace: test\n`);
+    const strategy = config.environments.test!.strategy;
+    expect(strategy.type).to.equal("rolling");
+    expect(strategy.steps).to.deep.equal([
+      { weight: 25, seconds: 120 },
+      { weight: 50, seconds: 120 },
+    ]);
+    expect(strategy.analysis).to.include({
+      minRequests: 50,
+      maxErrorRateIncrease: 0.01,
+      maxP99IncreaseMs: 100,
+    });
+    expect(strategy.load).to.equal(undefined);
   });
 
   const bad: { name: string; text: string; env?: NodeJS.ProcessEnv; message: RegExp }[] = [
@@ -95,6 +122,27 @@ describe("loadConfig", () => {
       name: "invalid YAML",
       text: "app:\n  name: [unclosed\n",
       message: /pipeline\.config\.yaml:\d+: invalid YAML/,
+    },
+    {
+      name: "canary steps whose weights do not rise",
+      text: `${minimal}environments:\n  production:\n    namespace: prod\n    strategy:\n      type: canary\n      steps: [{ weight: 50 }, { weight: 25 }]\n`,
+      message:
+        /environments\.production\.strategy\.steps: the steps' weights must rise from one step to the next/,
+    },
+    {
+      name: "a canary step of 100% (promotion is the step after the last)",
+      text: `${minimal}environments:\n  production:\n    namespace: prod\n    strategy:\n      type: canary\n      steps: [{ weight: 100 }]\n`,
+      message: /environments\.production\.strategy\.steps\.0\.weight: /,
+    },
+    {
+      name: "a canary load without checks",
+      text: `${minimal}environments:\n  production:\n    namespace: prod\n    strategy:\n      type: canary\n      load: { checks: [] }\n`,
+      message: /environments\.production\.strategy\.load\.checks: /,
+    },
+    {
+      name: "an unknown strategy",
+      text: `${minimal}environments:\n  production:\n    namespace: prod\n    strategy: { type: blue-green }\n`,
+      message: /environments\.production\.strategy\.type: /,
     },
     {
       name: "a namespace that Kubernetes would refuse",

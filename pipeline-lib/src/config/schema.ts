@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+const httpPath = z.string().regex(/^\/[^\s]*$/, "must be an absolute URL path such as /readyz");
+
 /** Environment variable names, as Jenkins credential bindings provide them. */
 const envVarName = z
   .string()
@@ -65,6 +67,95 @@ const evidenceRequirements = z
   })
   .strict();
 
+/**
+ * One canary step: the share of the app's pods that run the new release
+ * (beside every stable pod, so capacity never drops), and how long their
+ * metrics are compared with the stable pods' before the next step.
+ */
+const canaryStep = z
+  .object({
+    /** Percent of the serving pods that run the canary: 25 with 3 stable pods is 1 canary pod. */
+    weight: z.number().int().min(1).max(99),
+    /** The analysis window of this step. */
+    seconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict();
+
+/**
+ * How a canary is judged, from the Prometheus histogram every pod exports:
+ * the canary's 5xx share and p99 latency against the stable pods' over the
+ * same window. Health checks and the metrics path itself are never counted.
+ */
+const canaryAnalysis = z
+  .object({
+    /** How often every pod's metrics are read. */
+    intervalSeconds: z.number().int().min(1).max(300).default(10),
+    /** Requests each side (canary and stable) must have served in a step before it is judged. */
+    minRequests: z.number().int().min(1).max(1_000_000).default(50),
+    /** How long a step waits past its window for minRequests; then it ends inconclusive (rolled back). */
+    noDataSeconds: z.number().int().min(0).max(3600).default(120),
+    /** The largest rise of the 5xx share allowed: 0.01 lets 1.0% through when stable has 0%. */
+    maxErrorRateIncrease: z.number().min(0).max(1).default(0.01),
+    /** The largest rise of the p99 latency allowed, in milliseconds. */
+    maxP99IncreaseMs: z.number().min(0).max(600_000).default(100),
+    /** Where each pod serves its metrics (on app.port). */
+    metricsPath: httpPath.default("/metrics"),
+    /** The request histogram (seconds) and its labels. */
+    histogram: z
+      .string()
+      .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "must be a Prometheus metric name")
+      .default("http_request_duration_seconds"),
+    statusLabel: z.string().min(1).default("status"),
+    routeLabel: z.string().min(1).default("route"),
+    /** Routes (label values) left out besides the health paths and metricsPath. */
+    ignoreRoutes: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+/**
+ * Where an environment without visitors gets its traffic during a canary:
+ * the app's own contract checks, by name, sent to the environment's own
+ * Service through the API server. Only GET and HEAD may be sent; a check that
+ * tries anything else stops the canary.
+ */
+const canaryLoad = z
+  .object({
+    checks: z.array(z.string().min(1)).min(1),
+    /** Check runs started per second, at most. */
+    ratePerSecond: z.number().min(0.1).max(50).default(5),
+    /** Check runs in flight at once, at most. */
+    concurrency: z.number().int().min(1).max(16).default(4),
+  })
+  .strict();
+
+/** A canary's steps when the config names none: a quarter of the pods, then half, two minutes each. */
+export const DEFAULT_CANARY_STEPS = [
+  { weight: 25, seconds: 120 },
+  { weight: 50, seconds: 120 },
+];
+
+/**
+ * How `deploy` replaces the running release: rolling (all pods, as the
+ * Deployment's strategy says) or a canary first. The canary settings stay
+ * valid under `type: rolling`, so one variable can switch between the two.
+ */
+const strategy = z
+  .object({
+    type: z.enum(["rolling", "canary"]).default("rolling"),
+    steps: z
+      .array(canaryStep)
+      .min(1)
+      .max(10)
+      .refine(
+        (steps) => steps.every((s, i) => i === 0 || s.weight > steps[i - 1]!.weight),
+        "the steps' weights must rise from one step to the next",
+      )
+      .default(() => DEFAULT_CANARY_STEPS.map((step) => ({ ...step }))),
+    analysis: canaryAnalysis.default(() => canaryAnalysis.parse({})),
+    load: canaryLoad.optional(),
+  })
+  .strict();
+
 /** Where one environment lives and how big it is; everything else is in the manifests. */
 const environment = z
   .object({
@@ -122,6 +213,8 @@ const environment = z
     podSecurity: z.enum(["restricted", "baseline", "privileged"]).optional(),
     /** What the image must carry to be deployed here; see evidenceRequirements. */
     requires: evidenceRequirements.optional(),
+    /** rolling (the default) or canary: see the strategy schema and README, "Canary releases". */
+    strategy: strategy.default(defaultStrategy),
     /**
      * The AWS Load Balancer Controller's ALB in front of the Ingress (EKS):
      * HTTPS with an ACM certificate and a redirect from HTTP, and a target
@@ -157,8 +250,6 @@ const sidecar = z
     env: z.record(z.string(), z.string()).default({}),
   })
   .strict();
-
-const httpPath = z.string().regex(/^\/[^\s]*$/, "must be an absolute URL path such as /readyz");
 
 export const configSchema = z
   .object({
@@ -274,6 +365,12 @@ export type RegistryAuthConfig = z.infer<typeof registryAuthSchema>;
 export type EnvironmentConfig = z.infer<typeof environment>;
 export type SidecarConfig = z.infer<typeof sidecar>;
 export type EvidenceRequirementsConfig = z.infer<typeof evidenceRequirements>;
+export type StrategyConfig = z.infer<typeof strategy>;
+
+/** What an environment without `strategy` gets: rolling, with the canary defaults for `--strategy canary`. */
+export function defaultStrategy(): StrategyConfig {
+  return strategy.parse({});
+}
 
 /** What an environment requires when its config says nothing (see evidenceRequirements). */
 export const DEFAULT_REQUIREMENTS: Record<EnvironmentName, EvidenceRequirementsConfig> = {

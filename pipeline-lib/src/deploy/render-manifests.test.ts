@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import path from "node:path";
 import { parseConfig } from "../config/load-config.js";
-import type { EnvironmentConfig } from "../config/schema.js";
+import { defaultStrategy, type EnvironmentConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { readManifests, type ManifestObject } from "./read-manifests.js";
 import { renderManifests, type RenderInput } from "./render-manifests.js";
@@ -29,6 +29,7 @@ const testEnv: EnvironmentConfig = {
   namespace: "test",
   replicas: 2,
   env: {},
+  strategy: defaultStrategy(),
   host: "test.example.com",
   storageClass: "standard",
   service: { type: "NodePort", nodePort: 30080 },
@@ -37,6 +38,7 @@ const productionEnv: EnvironmentConfig = {
   namespace: "production",
   replicas: 3,
   env: { LOG_LEVEL: "warn" },
+  strategy: defaultStrategy(),
   resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
   autoscaling: { minReplicas: 3, maxReplicas: 10, targetCPUUtilizationPercentage: 60 },
 };
