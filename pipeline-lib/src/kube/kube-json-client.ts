@@ -15,6 +15,16 @@ export interface JsonRequest {
   timeoutMs?: number;
 }
 
+/** An answer as it came, whatever its status: what the API server's proxy passes on from a pod. */
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Tells processResponse to hand the answer back as it came. */
+const RAW = "pipeline-lib:raw";
+
 /** The REST location of an object, from the API server's discovery. */
 export interface ResourceLocation {
   /** e.g. /apis/apps/v1/namespaces/test/deployments/app */
@@ -52,6 +62,24 @@ export class KubeJsonClient extends k8s.KubernetesObjectApi {
     return (await this.requestPromise(context)) as T;
   }
 
+  /**
+   * A request whose answer comes back as it is, any status included: for the
+   * API server's proxy to pods and Services, where a 500 is the app's answer.
+   */
+  async requestRaw(
+    method: k8s.HttpMethod,
+    path: string,
+    request: Omit<JsonRequest, "body" | "contentType"> & { accept?: string } = {},
+  ): Promise<RawResponse> {
+    const context = this.configuration.baseServer.makeRequestContext(path, method);
+    context.setHeaderParam("Accept", request.accept ?? "*/*");
+    for (const [name, value] of Object.entries(request.query ?? {})) {
+      if (value !== undefined) context.setQueryParam(name, value);
+    }
+    context.setSignal(requestSignal(request.signal, request.timeoutMs));
+    return (await this.requestPromise(context, RAW)) as unknown as RawResponse;
+  }
+
   /** Where `object` lives; throws when the server does not serve its apiVersion and kind. */
   async locate(object: k8s.KubernetesObject): Promise<ResourceLocation> {
     const { apiVersion = "v1", kind, metadata } = object;
@@ -75,8 +103,17 @@ export class KubeJsonClient extends k8s.KubernetesObjectApi {
   /** Plain JSON for success; a `KubeApiError` with the server's Status for anything else. */
   protected override async processResponse<T extends k8s.KubernetesObject>(
     response: k8s.ResponseContext,
+    type?: string,
   ): Promise<T> {
     const text = await response.body.text();
+    if (type === RAW) {
+      const raw: RawResponse = {
+        status: response.httpStatusCode,
+        headers: response.headers,
+        body: text,
+      };
+      return raw as unknown as T;
+    }
     if (response.httpStatusCode >= 200 && response.httpStatusCode <= 299) {
       return (text ? JSON.parse(text) : {}) as T;
     }
