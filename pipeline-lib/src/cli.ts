@@ -203,6 +203,13 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
       false,
     )
     .addOption(unlessReusedOption())
+    .addOption(
+      new Option(
+        "--strategy <type>",
+        "rolling, or canary (beside the stable release, judged by both's metrics, step by step); " +
+          "default: the environment's strategy in the config",
+      ).choices(["rolling", "canary"]),
+    )
     .action(
       async (
         opts: EnvOpts & {
@@ -210,6 +217,7 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
           artifact: string;
           dryRun: boolean;
           unlessReused: boolean;
+          strategy?: "rolling" | "canary";
         },
       ) => {
         await handlers.deploy(
@@ -219,6 +227,7 @@ export function createProgram(handlers: Handlers, output?: ProgramOutput): Comma
             artifact: opts.artifact,
             dryRun: opts.dryRun,
             ...(opts.unlessReused ? { unlessReused: true } : {}),
+            ...(opts.strategy ? { strategy: opts.strategy } : {}),
           },
           globals(),
         );

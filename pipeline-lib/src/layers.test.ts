@@ -30,8 +30,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   // Signed evidence: statements and the policy are plain data; it reads and
   // writes through the registry adapter, never through a command.
   evidence: ["config", "errors", "registry"],
-  // Deploying: rendering (planning) over the kube adapter.
-  deploy: ["config", "errors", "kube", "output", "registry", "reference", "ci"],
+  // Deploying: rendering (planning) over the kube adapter; a canary's optional
+  // load runs the app's own contract checks.
+  deploy: ["config", "contract", "errors", "kube", "output", "registry", "reference", "ci"],
   lint: ["cache", "config", "deploy", "errors", "kube", "output", "stages"],
   // Commands may use everything below them, but not the CLI that dispatches them.
   commands: [

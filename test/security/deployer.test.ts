@@ -284,6 +284,23 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
         { verb: "create", resource: "pods", subresource: "portforward" },
         true,
       ],
+      [
+        "get pods/proxy (a canary reads every pod's /metrics)",
+        { verb: "get", resource: "pods", subresource: "proxy" },
+        true,
+      ],
+      [
+        "get services/proxy (a canary's read-only load)",
+        { verb: "get", resource: "services", subresource: "proxy" },
+        true,
+      ],
+      // Through either proxy, only GET and HEAD: a POST would be create.
+      ["create pods/proxy", { verb: "create", resource: "pods", subresource: "proxy" }, false],
+      [
+        "create services/proxy",
+        { verb: "create", resource: "services", subresource: "proxy" },
+        false,
+      ],
       // The control: allowed nowhere, so a review that always said yes would fail here.
       ["list secrets", { verb: "list", resource: "secrets" }, false],
     ];

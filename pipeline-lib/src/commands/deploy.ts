@@ -4,6 +4,17 @@ import { readCiEnv, triggeredBy } from "../ci/ci-env.js";
 import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
 import { pullSecretFor } from "../deploy/pull-secret.js";
 import { readManifests } from "../deploy/read-manifests.js";
+import {
+  CanaryFailed,
+  removeCanary,
+  runCanary,
+  type CanaryLoad,
+  type ServiceRef,
+} from "../deploy/canary.js";
+import { appendOutcome, describeStep, type CanaryRecord } from "../deploy/canary-record.js";
+import { loadContract } from "../contract/contract-checks.js";
+import type { PipelineConfig, StrategyConfig } from "../config/schema.js";
+import type * as k8s from "@kubernetes/client-node";
 import { clearJournal, repairUnfinishedDeploy, writeJournal } from "../deploy/deploy-journal.js";
 import { rollBackAfterFailure } from "../deploy/recover.js";
 import { ANNOTATIONS, renderManifests, type ReleaseInfo } from "../deploy/render-manifests.js";
@@ -42,6 +53,8 @@ export interface DeployOptions extends EnvironmentOptions {
    * pipeline's "Deploy to test" runs only for an image built on master.
    */
   unlessReused?: boolean | undefined;
+  /** Overrides the environment's `strategy.type` for this deploy (a canary takes the config's steps, else the defaults). */
+  strategy?: "rolling" | "canary" | undefined;
 }
 
 export interface DeployDeps {
@@ -64,6 +77,8 @@ export interface DeployResult {
   evidence: string;
   /** Objects of the app's ApplySet that left the manifests and were deleted. */
   pruned?: string[];
+  /** The canary this release went through before it was promoted. */
+  canary?: CanaryRecord;
   dryRun: boolean;
   durationMs: number;
 }
@@ -149,6 +164,9 @@ export async function deploy(
   });
   const names = rendered.objects.map((o) => `${o.kind}/${o.metadata?.name}`);
   const { kubeConfig, namespace } = target;
+  const strategy = strategyFor(target.environment.strategy, options.strategy);
+  // The canary's load checks are named in the config: a wrong name fails here, changing nothing.
+  const load = strategy.type === "canary" ? await canaryLoad(config, strategy) : undefined;
   const liveLabels = await readNamespaceLabels(kubeConfig, namespace);
   const exists = liveLabels !== undefined;
   if (target.environment.loadBalancer && !liveLabels?.[READINESS_GATE_LABEL]) {
@@ -228,6 +246,83 @@ export async function deploy(
   const timeoutMs = config.deploy.rolloutTimeoutSeconds * 1000;
   const name = rendered.deploymentName;
 
+  /** Runs the canary; resolves with its record when every step passed, else throws with the numbers. */
+  async function canaryPhase(): Promise<CanaryRecord> {
+    const settings = strategy;
+    const record: CanaryRecord = {
+      image,
+      commit: release.commit,
+      by: `${release.triggeredBy}, ${deployLockHolder(ctx.env)}`,
+      startedAt: new Date(clock.now()).toISOString(),
+      plannedSteps: settings.steps.length,
+      steps: [],
+    };
+    let outcome;
+    try {
+      outcome = await runCanary({
+        target,
+        strategy: settings,
+        deployment: appDeployment!,
+        appPort: config.app.port,
+        ignoreRoutes: [
+          config.app.health.readiness,
+          config.app.health.liveness,
+          settings.analysis.metricsPath,
+        ],
+        record,
+        service: serviceOf(rendered.objects, appDeployment!),
+        load,
+        reporter,
+        signal: stop,
+        lockLost: lock.lost,
+        confirmHeld: () => lock.confirmHeld(),
+        stallMs: timeoutMs,
+        clock,
+      });
+    } catch (error) {
+      if (lock.lost.aborted && !signal.aborted) {
+        throw new StageError(
+          `the deploy lock of ${namespace} was lost during the canary of ${image}; leaving the canary to the ` +
+            `deploy that holds it now: ${(lock.lost.reason as Error).message}`,
+          { cause: error },
+        );
+      }
+      if (signal.aborted) {
+        throw new InterruptedError(
+          `the deploy was interrupted during the canary of ${image}; the canary was removed and revision ` +
+            `${serving!.revision} serves alone`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    if (!outcome.passed) {
+      throw new CanaryFailed(
+        `the canary of ${image} ${outcome.record.outcome === "inconclusive" ? "was inconclusive" : "failed"}; ` +
+          `it was removed and revision ${serving!.revision} (${serving!.images[0]}) serves alone, nothing was promoted:\n  ` +
+          outcome.record.steps
+            .map((step) => describeStep(step, settings.steps.length))
+            .join("\n  "),
+      );
+    }
+    reporter.progress(
+      `the canary of ${image} passed ${outcome.record.steps.length} steps: promoting it to every replica`,
+    );
+    return outcome.record;
+  }
+
+  /** After the promotion's rollout: the canary pods go, and its outcome is recorded. */
+  async function endPromotedCanary(outcome: "promoted" | "failed", summary: string): Promise<void> {
+    if (!canary) return;
+    await removeCanary(target, name, reporter);
+    await appendOutcome(kubeConfig, namespace, name, {
+      ...canary,
+      outcome,
+      summary,
+      endedAt: new Date(clock.now()).toISOString(),
+    });
+  }
+
   // A deploy whose process was killed left its journal: put back what served first.
   await repairUnfinishedDeploy(target, name, { reporter, timeoutMs });
   const before = await listRevisions(kubeConfig, namespace, name).catch((error: unknown) => {
@@ -236,6 +331,23 @@ export async function deploy(
   });
   const serving = before.find((r) => r.current);
   const previousRevision = serving?.revision;
+  const appDeployment: k8s.V1Deployment | undefined = rendered.objects.find(
+    (o) => o.kind === "Deployment" && o.metadata?.name === name,
+  );
+  let canary: CanaryRecord | undefined;
+  if (strategy.type === "canary" && appDeployment) {
+    if (!serving) {
+      reporter.progress(
+        `no release serves in ${target.name} yet, so there is nothing to compare a canary with: rolling out`,
+      );
+    } else if (serving.images[0] === image) {
+      reporter.progress(
+        `${image} serves already (revision ${serving.revision}): no canary, applying as it is`,
+      );
+    } else {
+      canary = await canaryPhase();
+    }
+  }
   if (serving) {
     // What this deploy replaces, for a verify that fails later: it rolls back
     // to this revision, and to nothing when the deploy replaced nothing.
@@ -305,6 +417,11 @@ export async function deploy(
       );
     }
     const interrupted = signal.aborted;
+    if (canary)
+      await endPromotedCanary(
+        "failed",
+        `the rollout after the canary failed: ${(error as Error).message}`,
+      );
     const failed = await listRevisions(kubeConfig, namespace, name).catch(() => []);
     await lock.confirmHeld();
     const outcome = await rollBackAfterFailure(target, name, {
@@ -324,6 +441,8 @@ export async function deploy(
   }
 
   if (serving) await clearJournal(kubeConfig, namespace, name);
+  if (canary)
+    await endPromotedCanary("promoted", `promoted after ${canary.steps.length} passed steps`);
   // A data store released with the app (Redis) is awaited and reported too; it
   // is not rolled back with the app (README, "The Redis StatefulSet").
   for (const statefulSet of members.filter((o) => o.kind === "StatefulSet")) {
@@ -355,12 +474,14 @@ export async function deploy(
     revision,
     previousRevision,
     pruned,
+    ...(canary ? { canary } : {}),
     dryRun: false,
     durationMs: clock.now() - started,
   };
   reporter.result(
     `deployed ${image} to ${target.name} (namespace ${namespace}) as revision ${revision ?? "?"}` +
       (previousRevision && previousRevision !== revision ? ` (was ${previousRevision})` : "") +
+      (canary ? ` after a canary of ${canary.steps.length} passed steps` : "") +
       ` in ${(result.durationMs / 1000).toFixed(1)}s`,
     result,
   );
@@ -378,4 +499,52 @@ function pushedImageOf(artifact: BuildArtifact, file: string): string {
     );
   }
   return artifact.imageRef;
+}
+
+/** The environment's strategy, its type replaced by --strategy when given (a canary then takes the config's steps, or the defaults). */
+export function strategyFor(
+  configured: StrategyConfig,
+  override: "rolling" | "canary" | undefined,
+): StrategyConfig {
+  return override ? { ...configured, type: override } : configured;
+}
+
+/** The named read-only checks of the app's contract, or a ConfigError naming what exists. */
+async function canaryLoad(
+  config: PipelineConfig,
+  strategy: StrategyConfig,
+): Promise<CanaryLoad | undefined> {
+  if (!strategy.load) return undefined;
+  const checks = await loadContract(config.app.contractPath);
+  const known = new Map(checks.map((c) => [c.name, c]));
+  const missing = strategy.load.checks.filter((n) => !known.has(n));
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `strategy.load.checks names ${missing.map((n) => JSON.stringify(n)).join(", ")}, which the contract ` +
+        `(${config.app.contract}) does not have; its checks: ${checks.map((c) => JSON.stringify(c.name)).join(", ")}`,
+    );
+  }
+  return {
+    checks: strategy.load.checks.map((n) => known.get(n)!),
+    ratePerSecond: strategy.load.ratePerSecond,
+    concurrency: strategy.load.concurrency,
+  };
+}
+
+/** The rendered Service in front of the app's pods (its selector matches their labels), and its first port. */
+function serviceOf(
+  objects: readonly k8s.KubernetesObject[],
+  app: k8s.V1Deployment,
+): ServiceRef | undefined {
+  const labels = app.spec?.template?.metadata?.labels ?? {};
+  for (const object of objects) {
+    if (object.kind !== "Service") continue;
+    const spec = (object as k8s.V1Service).spec;
+    const selector = Object.entries(spec?.selector ?? {});
+    const port = spec?.ports?.[0];
+    if (selector.length > 0 && port && selector.every(([k, v]) => labels[k] === v)) {
+      return { name: String(object.metadata?.name), port: port.name ?? port.port };
+    }
+  }
+  return undefined;
 }

@@ -1,5 +1,8 @@
 import { connectEnvironment, type EnvironmentOptions } from "../deploy/environment-target.js";
 import { ANNOTATIONS } from "../deploy/render-manifests.js";
+import { describeStep, parseOutcomes, type CanaryRecord } from "../deploy/canary-record.js";
+import { readDeployment } from "../deploy/read-deployment.js";
+import { CANARY_OUTCOMES_ANNOTATION } from "../kube/revisions.js";
 import {
   DeploymentNotFound,
   listRevisions,
@@ -25,6 +28,8 @@ export interface ReleaseRecord {
   triggeredBy: string | undefined;
   buildUrl: string | undefined;
   changeCause: string | undefined;
+  /** The canary this revision was promoted from, step by step. */
+  canary?: CanaryRecord;
 }
 
 export function releaseRecord(revision: Revision): ReleaseRecord {
@@ -62,7 +67,17 @@ export async function history(
       throw error;
     },
   );
-  const records = revisions.map(releaseRecord);
+  const live =
+    revisions.length > 0
+      ? await readDeployment(target.kubeConfig, target.namespace, name)
+      : undefined;
+  const canaries = parseOutcomes(live?.metadata?.annotations?.[CANARY_OUTCOMES_ANNOTATION]);
+  const records = revisions.map((revision) => {
+    const record = releaseRecord(revision);
+    const promoted = canaries.findLast((c) => c.outcome === "promoted" && c.image === record.image);
+    return promoted ? { ...record, canary: promoted } : record;
+  });
+  const notPromoted = canaries.filter((c) => c.outcome !== "promoted");
   const table = [
     ["REVISION", "DEPLOYED AT", "COMMIT", "DIGEST", "TRIGGERED BY"],
     ...records.map((r) => [
@@ -84,15 +99,41 @@ export async function history(
       record?.imageCommit && record.imageCommit !== record.commit
         ? `image built from ${record.imageCommit.slice(0, 12)}; `
         : "";
-    return record && (record.evidence || built)
-      ? [line, `    ${built}${record.evidence ?? "no signed evidence recorded"}`]
-      : [line];
+    const lines = [line];
+    if (record && (record.evidence || built)) {
+      lines.push(`    ${built}${record.evidence ?? "no signed evidence recorded"}`);
+    }
+    if (record?.canary) lines.push(...canaryLines(record.canary));
+    return lines;
   });
+  if (notPromoted.length > 0) {
+    text.push("canaries that were not promoted (newest last):");
+    for (const c of notPromoted) {
+      text.push(
+        `  ${c.startedAt}  ${c.outcome ?? "unknown"}  ${c.image.replace(/^.*@/, "").slice(0, 19)}  ${c.by}`,
+        ...canaryLines(c).map((l) => `  ${l}`),
+      );
+    }
+  }
   ctx.reporter.result(
     records.length === 0
       ? `nothing deployed to ${target.name} yet: no revisions of ${name} in namespace ${target.namespace}`
       : `${text.join("\n")}\n(* serves now; namespace ${target.namespace}, deployment ${name})`,
-    { environment: target.name, namespace: target.namespace, deployment: name, revisions: records },
+    {
+      environment: target.name,
+      namespace: target.namespace,
+      deployment: name,
+      revisions: records,
+      canaries,
+    },
   );
   return records;
+}
+
+/** A canary's steps under its revision: each step's verdict line, then why it ended. */
+function canaryLines(canary: CanaryRecord): string[] {
+  const of = canary.plannedSteps ?? canary.steps.length;
+  const lines = canary.steps.map((step) => `    ${describeStep(step, of)}`);
+  if (canary.outcome !== "promoted" && canary.summary) lines.push(`    ${canary.summary}`);
+  return lines;
 }

@@ -5,6 +5,7 @@ import type { Reporter } from "../output/reporter.js";
 import type { EnvironmentTarget } from "./environment-target.js";
 import { readDeployment } from "./read-deployment.js";
 import { rollBackAndWait } from "./recover.js";
+import { resolveUnfinishedCanary } from "./canary.js";
 
 /**
  * What a deploy is about to do, written on the Deployment before anything is
@@ -74,7 +75,8 @@ export function parseJournal(value: string | undefined): DeployJournal | undefin
 }
 
 /**
- * Call while holding the deploy lock: when the Deployment carries the journal
+ * Call while holding the deploy lock: a canary that is still there is removed
+ * (resolveUnfinishedCanary). When the Deployment carries the journal
  * of a deploy that never ended (its holder is gone, since we hold the lock),
  * returns it to the revision that served before that deploy, waits until that
  * is healthy, clears the journal and says what it did. Resolves to the
@@ -86,9 +88,11 @@ export async function repairUnfinishedDeploy(
   { reporter, timeoutMs }: { reporter: Reporter; timeoutMs: number },
 ): Promise<string | undefined> {
   const { kubeConfig, namespace } = target;
+  // A canary left behind goes first: it serves a release nobody judged to the end.
+  const canary = await resolveUnfinishedCanary(target, name, reporter);
   const deployment = await readDeployment(kubeConfig, namespace, name);
   const journal = parseJournal(deployment?.metadata?.annotations?.[IN_PROGRESS_ANNOTATION]);
-  if (!deployment || !journal) return undefined;
+  if (!deployment || !journal) return canary;
   const where = `${namespace}/${name}`;
   reporter.warn(
     `the deploy of ${journal.image} to ${where} by ${journal.holder}, started ${journal.startedAt}, ` +
@@ -119,5 +123,5 @@ export async function repairUnfinishedDeploy(
   }
   await clearJournal(kubeConfig, namespace, name);
   reporter.progress(summary);
-  return summary;
+  return canary ? `${canary}; ${summary}` : summary;
 }

@@ -206,8 +206,16 @@ function messageOf(error: unknown): string {
  */
 export const IN_PROGRESS_ANNOTATION = "pipeline-lib.dev/deploy-in-progress";
 
+/**
+ * Set on the Deployment by a canary that ended (deploy/canary-record.ts): the
+ * last outcomes of every canary, promoted or not. Like the journal, it belongs
+ * to the Deployment and a rollback keeps it.
+ */
+export const CANARY_OUTCOMES_ANNOTATION = "pipeline-lib.dev/canaries";
+
 const CONTROLLER_ANNOTATIONS: ReadonlySet<string> = new Set([
   IN_PROGRESS_ANNOTATION,
+  CANARY_OUTCOMES_ANNOTATION,
   "kubectl.kubernetes.io/last-applied-configuration",
   REVISION_ANNOTATION,
   "deployment.kubernetes.io/revision-history",
