@@ -94,6 +94,9 @@ describe("signed evidence and the production gate, through `pipeline run` on the
       PRODUCTION_KUBE_CONTEXT: cluster.kubeConfig.getCurrentContext(),
       // The testbed has no gp3; a local production run names what it has.
       PRODUCTION_STORAGE_CLASS: "standard",
+      // The gate is the subject here; the config's canary (two steps of two
+      // minutes each) has its own test, test/deploy/canary.test.ts.
+      PRODUCTION_STRATEGY: "rolling",
       TESTCONTAINERS_RYUK_DISABLED: "true",
       ...key.env,
     };

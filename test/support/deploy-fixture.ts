@@ -89,7 +89,21 @@ export class DeployFixture implements AsyncDisposable {
     readonly signingKey: SigningKeyFiles,
     /** The repository snapshot the CLI built v1 in; its build.json records v1. */
     readonly repo: string,
+    /** v1 by its content tag: the FROM of every variant. */
+    private readonly base: string,
   ) {}
+
+  /**
+   * One more variant of v1 for a test of its own (a canary that fails in a
+   * particular way): `lines` appended to `FROM v1`, pushed under `tag` and
+   * given signed provenance as the fixture's own variants are.
+   */
+  async addVariant(tag: string, commit: string, lines: string[]): Promise<PushedImage> {
+    const [image] = await signedVariants(this.registry, this.env, this.signingKey, this.base, [
+      { tag, commit, lines },
+    ]);
+    return image!;
+  }
 
   static async create(progress: (line: string) => void = () => undefined): Promise<DeployFixture> {
     const work = await mkdtemp(path.join(os.tmpdir(), "pipeline-deploy-"));
@@ -132,51 +146,26 @@ export class DeployFixture implements AsyncDisposable {
         password: registry.password,
         serveraddress: registry.host,
       };
-      const variant = async (tag: string, commit: string, lines: string[]) =>
-        ({
-          ref: await buildAndPush(docker, `${registry.host}/visit-counter:${tag}`, credentials, [
-            `FROM ${base}`,
-            `ENV GIT_COMMIT=${commit}`,
-            `LABEL org.opencontainers.image.revision=${commit}`,
-            ...lines,
-          ]),
-          commit,
-        }) satisfies PushedImage;
-      progress("building the next version and the broken variants");
-      const nextCommit = "1111111111111111111111111111111111111111";
-      const images = {
-        v1,
-        next: await variant("next", nextCommit, []),
-        crash: await variant("crash", "2222222222222222222222222222222222222222", [
-          // The container tests pass (no Kubernetes there); in a pod it exits at once.
-          `CMD ["sh", "-c", "if [ -n \\"$KUBERNETES_SERVICE_HOST\\" ]; then echo 'fatal: cannot load settings from the cluster' >&2; exit 3; fi; exec node service/dist/server.js"]`,
-        ]),
-        // Reports a commit that no deploy records.
-        wrongCommit: {
-          ref: await buildAndPush(docker, `${registry.host}/visit-counter:wrong`, credentials, [
-            `FROM ${base}`,
-            "ENV GIT_COMMIT=0000000000000000000000000000000000000000",
-          ]),
-          commit: "3333333333333333333333333333333333333333",
-        },
-      };
-      progress("signing the variants' provenance");
-      const store = evidenceStore(artifact.repository, env);
-      const signer = await keyFileSigner(signingKey.privateKeyFile);
-      for (const image of [images.next, images.crash, images.wrongCommit]) {
-        const digest = image.ref.slice(image.ref.indexOf("@") + 1);
-        await recordEvidence(
-          store,
-          digest,
-          [
-            {
-              kind: "provenance",
-              predicate: fixtureProvenance(artifact.repository, digest, image.commit),
-            },
+      progress("building, pushing and signing the next version and the broken variants");
+      const [next, crash, wrongCommit] = await signedVariants(registry, env, signingKey, base, [
+        { tag: "next", commit: "1111111111111111111111111111111111111111", lines: [] },
+        {
+          tag: "crash",
+          commit: "2222222222222222222222222222222222222222",
+          lines: [
+            // The container tests pass (no Kubernetes there); in a pod it exits at once.
+            `CMD ["sh", "-c", "if [ -n \\"$KUBERNETES_SERVICE_HOST\\" ]; then echo 'fatal: cannot load settings from the cluster' >&2; exit 3; fi; exec node service/dist/server.js"]`,
           ],
-          signer,
-        );
-      }
+        },
+        {
+          // Reports a commit that no deploy records: its provenance says 3333…, /version 0000….
+          tag: "wrong",
+          commit: "3333333333333333333333333333333333333333",
+          lines: [],
+          reports: "0000000000000000000000000000000000000000",
+        },
+      ]);
+      const images = { v1, next: next!, crash: crash!, wrongCommit: wrongCommit! };
       const redisLocal = process.env.REDIS_IMAGE ?? "redis:7-bookworm";
       const redisImage = await buildAndPush(docker, `${registry.host}/redis:7`, credentials, [
         `FROM ${redisLocal}`,
@@ -191,6 +180,7 @@ export class DeployFixture implements AsyncDisposable {
         redisImage,
         signingKey,
         repo,
+        base,
       );
     } catch (error) {
       await registry[Symbol.asyncDispose]();
@@ -212,10 +202,7 @@ export class DeployFixture implements AsyncDisposable {
       /** false: no trusted keys and nothing required in test (a deploy without the gate, for the bench). */
       evidence?: false;
       /** A `production` environment too, in this namespace (autoscaled when asked). */
-      production?: {
-        namespace: string;
-        autoscaling?: { minReplicas: number; maxReplicas: number };
-      };
+      production?: ProductionOverrides;
     } = {},
   ): Promise<string> {
     const dir = path.join(this.work, `project-${overrides.dirName ?? namespace}`);
@@ -288,12 +275,20 @@ ${overrides.evidence === false ? "    requires: { provenance: false }\n" : ""}${
   }
 }
 
-function productionEnvironment(
-  production:
-    { namespace: string; autoscaling?: { minReplicas: number; maxReplicas: number } } | undefined,
-): string {
+/** The `production` environment of a fixture project. */
+export interface ProductionOverrides {
+  namespace: string;
+  autoscaling?: { minReplicas: number; maxReplicas: number };
+  replicas?: number;
+  /** A NodePort Service, so that a test can be a visitor on 127.0.0.1. */
+  nodePort?: boolean;
+  /** The `strategy:` block, as YAML indented for its place under the environment. */
+  strategy?: string;
+}
+
+function productionEnvironment(production: ProductionOverrides | undefined): string {
   if (!production) return "";
-  const { namespace, autoscaling } = production;
+  const { namespace, autoscaling, replicas, nodePort, strategy } = production;
   // Provenance only: these tests are about rollouts, not the production gate
   // (test/evidence/production-gate.test.ts holds production to its defaults).
   return `  production:
@@ -301,7 +296,53 @@ function productionEnvironment(
     requires: { provenance: true }
     storageClass: standard
     host: ${namespace}.test.local
-${autoscaling ? `    autoscaling: { minReplicas: ${autoscaling.minReplicas}, maxReplicas: ${autoscaling.maxReplicas} }\n` : ""}`;
+${autoscaling ? `    autoscaling: { minReplicas: ${autoscaling.minReplicas}, maxReplicas: ${autoscaling.maxReplicas} }\n` : ""}${replicas ? `    replicas: ${replicas}\n` : ""}${nodePort ? "    service: { type: NodePort }\n" : ""}${strategy ? `    strategy:\n${strategy}\n` : ""}`;
+}
+
+interface VariantSpec {
+  tag: string;
+  /** The commit its provenance records (and, unless `reports` says otherwise, its /version). */
+  commit: string;
+  lines: string[];
+  /** The commit /version reports, when it should differ from `commit`. */
+  reports?: string;
+}
+
+/** Builds each variant `FROM base` with its lines, pushes it and signs its provenance. */
+async function signedVariants(
+  registry: StartedRegistryServer,
+  env: NodeJS.ProcessEnv,
+  signingKey: SigningKeyFiles,
+  base: string,
+  specs: VariantSpec[],
+): Promise<PushedImage[]> {
+  const docker = new Docker();
+  const credentials = {
+    username: registry.username,
+    password: registry.password,
+    serveraddress: registry.host,
+  };
+  const repository = `${registry.host}/visit-counter`;
+  const store = evidenceStore(repository, env);
+  const signer = await keyFileSigner(signingKey.privateKeyFile);
+  const images: PushedImage[] = [];
+  for (const { tag, commit, lines, reports } of specs) {
+    const ref = await buildAndPush(docker, `${repository}:${tag}`, credentials, [
+      `FROM ${base}`,
+      `ENV GIT_COMMIT=${reports ?? commit}`,
+      ...(reports ? [] : [`LABEL org.opencontainers.image.revision=${commit}`]),
+      ...lines,
+    ]);
+    const digest = ref.slice(ref.indexOf("@") + 1);
+    await recordEvidence(
+      store,
+      digest,
+      [{ kind: "provenance", predicate: fixtureProvenance(repository, digest, commit) }],
+      signer,
+    );
+    images.push({ ref, commit });
+  }
+  return images;
 }
 
 /** Where a repository's evidence lives, reached with the basic auth in REGISTRY_USERNAME / REGISTRY_PASSWORD. */
