@@ -2,6 +2,8 @@ import { expect } from "chai";
 import type { Handlers } from "./cli.js";
 import { ConfigError, StageError } from "./errors.js";
 import { main } from "./main.js";
+import { STRATEGY_TYPES } from "./config/schema.js";
+import { DEPLOY_STRATEGIES } from "./stages/library-vars.js";
 
 type Call = { command: keyof Handlers; options: unknown; globals: unknown };
 
@@ -46,6 +48,15 @@ const DIGEST = `sha256:${"a".repeat(64)}`;
 const defaults = { json: false, verbose: false };
 
 describe("pipeline CLI", () => {
+  it("deploy --strategy takes what the config's strategy.type and the Jenkins steps take", async () => {
+    for (const strategy of STRATEGY_TYPES) {
+      const { code, calls } = await run(["deploy", "--env", "test", "--strategy", strategy]);
+      expect(code).to.equal(0);
+      expect(calls[0]?.options).to.include({ strategy });
+    }
+    expect([...DEPLOY_STRATEGIES]).to.deep.equal([...STRATEGY_TYPES]);
+  });
+
   const table: { argv: string[]; command: keyof Handlers; options: object; globals?: object }[] = [
     {
       argv: ["build"],
@@ -143,6 +154,20 @@ describe("pipeline CLI", () => {
         artifact: "build.json",
         dryRun: false,
         unlessReused: true,
+      },
+    },
+    {
+      // A rolling deploy into production (an incident's fix), over the config's canary.
+      argv: ["deploy", "--env", "production", "--strategy", "rolling"],
+      command: "deploy",
+      options: {
+        env: "production",
+        kubeconfig: undefined,
+        context: undefined,
+        image: undefined,
+        artifact: "build.json",
+        dryRun: false,
+        strategy: "rolling",
       },
     },
     {
@@ -353,6 +378,10 @@ describe("pipeline CLI", () => {
     {
       argv: ["rollback", "--env", "test", "--to-revision", "two"],
       message: /not a revision number/,
+    },
+    {
+      argv: ["deploy", "--env", "production", "--strategy", "blue-green"],
+      message: /argument 'blue-green' is invalid\. Allowed choices are rolling, canary/,
     },
     { argv: ["build", "--frobnicate"], message: /unknown option '--frobnicate'/ },
     { argv: ["lint", "--skip", "typescript,yaml"], message: /unknown area yaml/ },

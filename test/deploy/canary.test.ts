@@ -1,7 +1,12 @@
 import { expect } from "chai";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
-import { DeployFixture, type PushedImage, type Run } from "../support/deploy-fixture.js";
+import {
+  DeployFixture,
+  type PushedImage,
+  type Run,
+  type StartedRun,
+} from "../support/deploy-fixture.js";
 
 const ok = (run: Run) => expect(run.code, `exit ${run.code}\n${run.stderr}`).to.equal(0);
 const verdicts = (run: Run) =>
@@ -84,17 +89,20 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
   let faulty: PushedImage;
   let slow: PushedImage;
 
-  const strategy = (load: boolean) =>
+  const READ_ONLY = '["GET /version reports the build", "GET /api/visits does not count"]';
+  /** The strategy block; `checks` the load's (a YAML list), none for no load. */
+  const strategy = (checks?: string) =>
     [
       "      type: canary",
       "      steps: [{ weight: 25, seconds: 8 }, { weight: 50, seconds: 8 }]",
       "      analysis: { intervalSeconds: 2, minRequests: 15, noDataSeconds: 6, maxErrorRateIncrease: 0.01, maxP99IncreaseMs: 100 }",
-      ...(load
-        ? [
-            '      load: { checks: ["GET /version reports the build", "GET /api/visits does not count"], ratePerSecond: 8 }',
-          ]
-        : []),
+      ...(checks ? [`      load: { checks: ${checks}, ratePerSecond: 8 }`] : []),
     ].join("\n");
+  const projectWith = (dirName: string, checks?: string) =>
+    fixture.project(`${namespace}-test`, {
+      dirName,
+      production: { namespace, replicas: 3, nodePort: true, strategy: strategy(checks) },
+    });
 
   before(async function () {
     this.timeout(1_800_000);
@@ -119,15 +127,8 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
         `'export function securityHeaders(...options) { const inner = original(...options); return async (ctx, next) => { await new Promise((r) => setTimeout(r, 200)); return inner(ctx, next); }; }' > security-headers.js`,
       "USER 1000:1000",
     ]);
-    const production = { namespace, replicas: 3, nodePort: true };
-    withLoad = await fixture.project(`${namespace}-test`, {
-      dirName: "with-load",
-      production: { ...production, strategy: strategy(true) },
-    });
-    withoutLoad = await fixture.project(`${namespace}-test`, {
-      dirName: "without-load",
-      production: { ...production, strategy: strategy(false) },
-    });
+    withLoad = await projectWith("with-load", READ_ONLY);
+    withoutLoad = await projectWith("without-load");
     progress("the first production release: nothing to compare a canary with, so it rolls out");
     const first = await deploy(withLoad, fixture.images.v1);
     ok(first);
@@ -172,6 +173,14 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
         .filter((p) => !p.metadata?.deletionTimestamp)
         .map((p) => p.spec?.containers[0]?.image),
     };
+  };
+  /** Waits until a started deploy is analysing its first canary step. */
+  const stepStarted = async (started: StartedRun) => {
+    const deadline = Date.now() + 120_000;
+    while (!/canary step 1\/2: analysing/.test(started.output()) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(started.output()).to.match(/canary step 1\/2: analysing/);
   };
   /** Deploys while visitors loop through the NodePort; resolves to both. */
   const deployWithVisitors = async (project: string, image: PushedImage) => {
@@ -265,17 +274,67 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
     expect(text.stdout).to.match(/canaries that were not promoted[\s\S]*failed[\s\S]*inconclusive/);
   });
 
+  describe("bad input: exit 2, and neither a canary nor a change to what serves", () => {
+    const cases: [string, string, RegExp][] = [
+      [
+        "a load check the contract does not have",
+        '["GET /version reports the build", "GET /verison"]',
+        /strategy\.load\.checks names "GET \/verison", which the contract .* does not have; its checks: /,
+      ],
+      [
+        "a load check that writes (POST) is refused before it reaches the app",
+        '["two POSTs to /api/visits raise the count by exactly 2"]',
+        /the canary's load sends only read-only requests \(GET, HEAD\), and a check sent POST \/api\/visits/,
+      ],
+    ];
+    for (const [what, checks, message] of cases) {
+      it(what, async () => {
+        const before = await cluster();
+        const historyBefore = await fixture.run(
+          ["--json", "history", "--env", "production"],
+          withLoad,
+        );
+        const run = await deploy(
+          await projectWith(what.replace(/\W+/g, "-"), checks),
+          fixture.images.next,
+        );
+        expect(run.code, run.stderr).to.equal(2);
+        expect(run.stderr.trim().split("\n").at(-1)).to.match(message);
+        expect(await cluster()).to.deep.equal(before);
+        const after = await fixture.run(["--json", "history", "--env", "production"], withLoad);
+        expect(JSON.parse(after.stdout)).to.deep.equal(JSON.parse(historyBefore.stdout));
+      });
+    }
+  });
+
+  it("on SIGTERM mid-step (Jenkins' abort or timeout) the canary is removed at once, exit 130, recorded as interrupted", async () => {
+    const before = await cluster();
+    const started = fixture.start(
+      ["deploy", "--env", "production", "--image", fixture.images.v1.ref],
+      withLoad,
+      { GIT_COMMIT: fixture.images.v1.commit },
+    );
+    await stepStarted(started);
+    started.child.kill("SIGTERM");
+    const run = await started.done;
+    expect(run.code, run.stderr).to.equal(130);
+    expect(run.stderr).to.match(
+      /interrupted during the canary of .*; the canary was removed and revision \d+ serves alone/,
+    );
+    const after = await cluster();
+    expect(after.canary).to.equal(false);
+    expect(after.image).to.equal(before.image);
+    const last = (await history()).canaries.at(-1)!;
+    expect([last.image, last.outcome]).to.deep.equal([fixture.images.v1.ref, "interrupted"]);
+  });
+
   it("a deploy killed in the middle of a step is resolved by the next run", async () => {
     const started = fixture.start(
       ["deploy", "--env", "production", "--image", fixture.images.v1.ref],
       withLoad,
       { GIT_COMMIT: fixture.images.v1.commit },
     );
-    const deadline = Date.now() + 120_000;
-    while (!/canary step 1\/2: analysing/.test(started.output()) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(started.output()).to.match(/canary step 1\/2: analysing/);
+    await stepStarted(started);
     // As an agent that vanishes: no handler runs, nothing is cleaned up.
     started.child.kill("SIGKILL");
     await started.done;

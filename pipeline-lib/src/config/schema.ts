@@ -128,6 +128,9 @@ const canaryLoad = z
   })
   .strict();
 
+/** How `deploy` may replace a release; `deploy --strategy` and the Jenkins steps take the same. */
+export const STRATEGY_TYPES = ["rolling", "canary"] as const;
+
 /** A canary's steps when the config names none: a quarter of the pods, then half, two minutes each. */
 export const DEFAULT_CANARY_STEPS = [
   { weight: 25, seconds: 120 },
@@ -141,7 +144,7 @@ export const DEFAULT_CANARY_STEPS = [
  */
 const strategy = z
   .object({
-    type: z.enum(["rolling", "canary"]).default("rolling"),
+    type: z.enum(STRATEGY_TYPES).default("rolling"),
     steps: z
       .array(canaryStep)
       .min(1)
