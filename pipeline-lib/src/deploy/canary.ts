@@ -70,7 +70,10 @@ export interface CanaryRunOptions {
   confirmHeld: () => Promise<void>;
   /** How long the canary's pods may take to make progress before the step fails. */
   stallMs: number;
+  /** The wall clock, for the times recorded; windows are timed by the monotonic clock. */
   clock?: Clock;
+  /** Milliseconds that only go forward (performance.now by default): a step's window. */
+  monotonic?: () => number;
 }
 
 /** How a canary ended: `passed` is ready to promote; any other is removed already. */
@@ -202,7 +205,7 @@ export async function runCanary(options: CanaryRunOptions): Promise<CanaryResult
         of: steps.length,
         weight: step.weight,
         seconds: step.seconds,
-        clock,
+        monotonic: options.monotonic ?? (() => performance.now()),
         load,
       });
       record.steps.push(judged);
@@ -303,7 +306,7 @@ interface StepInput extends Omit<CanaryRunOptions, "load"> {
   of: number;
   weight: number;
   seconds: number;
-  clock: Clock;
+  monotonic: () => number;
   load: LoadLoop | undefined;
 }
 
@@ -314,7 +317,9 @@ interface StepInput extends Omit<CanaryRunOptions, "load"> {
  * traffic waits up to noDataSeconds more, then is inconclusive.
  */
 async function analyseStep(input: StepInput): Promise<CanaryStepRecord> {
-  const { target, strategy, reporter, signal, clock, spec } = input;
+  const { target, strategy, reporter, signal, spec } = input;
+  // A wall clock that an NTP step moves would stretch or cut a window.
+  const msNow = input.monotonic;
   const { analysis } = strategy;
   const where = `canary step ${input.number}/${input.of}`;
   const baseline = new Map<string, RequestHistogram>();
@@ -366,7 +371,7 @@ async function analyseStep(input: StepInput): Promise<CanaryStepRecord> {
 
   let pods = await read(true);
   const count = (track: PodView["track"]) => pods.filter((p) => p.track === track).length;
-  const started = clock.now();
+  const started = msNow();
   const windowEnds = started + input.seconds * 1000;
   const giveUpAt = windowEnds + analysis.noDataSeconds * 1000;
   const intervalMs = analysis.intervalSeconds * 1000;
@@ -383,7 +388,7 @@ async function analyseStep(input: StepInput): Promise<CanaryStepRecord> {
     weight: input.weight,
     canaryPods: count("canary"),
     stablePods: count("stable"),
-    seconds: Math.round((clock.now() - started) / 1000),
+    seconds: Math.round((msNow() - started) / 1000),
     verdict,
     canary: now.canary,
     stable: now.stable,
@@ -391,7 +396,7 @@ async function analyseStep(input: StepInput): Promise<CanaryStepRecord> {
   });
 
   for (;;) {
-    const remaining = windowEnds - clock.now();
+    const remaining = windowEnds - msNow();
     await sleep(remaining > 0 ? Math.min(intervalMs, remaining) : intervalMs, undefined, {
       signal,
     });
@@ -415,12 +420,12 @@ async function analyseStep(input: StepInput): Promise<CanaryStepRecord> {
       return finish("failed", ["no canary pod is ready any more"], now);
     }
     const verdict = judge(now.canary, now.stable, analysis);
-    const elapsed = Math.round((clock.now() - started) / 1000);
+    const elapsed = Math.round((msNow() - started) / 1000);
     const loadNote = input.load ? `; load ${input.load.describe()}` : "";
     if (verdict.kind === "fail") return finish("failed", verdict.failures, now);
-    if (clock.now() >= windowEnds) {
+    if (msNow() >= windowEnds) {
       if (verdict.kind === "pass") return finish("passed", [], now);
-      if (clock.now() >= giveUpAt) {
+      if (msNow() >= giveUpAt) {
         return finish(
           "inconclusive",
           [
