@@ -191,6 +191,19 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
     return { run, visitors };
   };
 
+  it("--dry-run says what the canary would do and changes nothing", async () => {
+    const before = await cluster();
+    const run = await fixture.run(
+      ["deploy", "--env", "production", "--dry-run", "--image", fixture.images.next.ref],
+      withLoad,
+    );
+    ok(run);
+    expect(run.stdout).to.include(
+      "strategy: canary (25% for 8 s, then 50% for 8 s, then promoted, with a read-only load of 2 checks at up to 8/s",
+    );
+    expect(await cluster()).to.deep.equal(before);
+  });
+
   it("a release that answers 500 on one path in five is stopped at the first step; the stable release served throughout", async () => {
     const { run, visitors } = await deployWithVisitors(withLoad, faulty);
     expect(run.code, run.stderr).to.equal(1);

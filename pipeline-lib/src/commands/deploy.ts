@@ -218,7 +218,8 @@ export async function deploy(
     reporter.result(
       `dry run: ${names.length} objects for ${target.name} pass the API server's checks and the image's evidence ` +
         `is accepted (${release.evidence}); nothing was changed\n  ` +
-        names.join("\n  "),
+        names.join("\n  ") +
+        `\n${describeStrategy(strategy)}`,
       result,
     );
     return result;
@@ -547,4 +548,15 @@ function serviceOf(
     }
   }
   return undefined;
+}
+
+/** One line for --dry-run: how this deploy would replace the release. */
+export function describeStrategy(strategy: StrategyConfig): string {
+  if (strategy.type === "rolling")
+    return "strategy: rolling (every pod replaced as the Deployment's strategy says)";
+  const steps = strategy.steps.map((s) => `${s.weight}% for ${s.seconds} s`).join(", then ");
+  const load = strategy.load
+    ? `, with a read-only load of ${strategy.load.checks.length} ${strategy.load.checks.length === 1 ? "check" : "checks"} at up to ${strategy.load.ratePerSecond}/s`
+    : "";
+  return `strategy: canary (${steps}, then promoted${load}; when a release serves already)`;
 }
