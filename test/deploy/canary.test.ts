@@ -174,13 +174,19 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
         .map((p) => p.spec?.containers[0]?.image),
     };
   };
-  /** Waits until a started deploy is analysing its first canary step. */
-  const stepStarted = async (started: StartedRun) => {
+  /** Starts a deploy of `image` and resolves once it analyses its first canary step. */
+  const canaryAnalysing = async (image: PushedImage): Promise<StartedRun> => {
+    const started = fixture.start(
+      ["deploy", "--env", "production", "--image", image.ref],
+      withLoad,
+      { GIT_COMMIT: image.commit },
+    );
     const deadline = Date.now() + 120_000;
     while (!/canary step 1\/2: analysing/.test(started.output()) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(started.output()).to.match(/canary step 1\/2: analysing/);
+    return started;
   };
   /** Deploys while visitors loop through the NodePort; resolves to both. */
   const deployWithVisitors = async (project: string, image: PushedImage) => {
@@ -322,12 +328,7 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
 
   it("on SIGTERM mid-step (Jenkins' abort or timeout) the canary is removed at once, exit 130, recorded as interrupted", async () => {
     const before = await cluster();
-    const started = fixture.start(
-      ["deploy", "--env", "production", "--image", fixture.images.v1.ref],
-      withLoad,
-      { GIT_COMMIT: fixture.images.v1.commit },
-    );
-    await stepStarted(started);
+    const started = await canaryAnalysing(fixture.images.v1);
     started.child.kill("SIGTERM");
     const run = await started.done;
     expect(run.code, run.stderr).to.equal(130);
@@ -342,12 +343,7 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
   });
 
   it("a deploy killed in the middle of a step is resolved by the next run", async () => {
-    const started = fixture.start(
-      ["deploy", "--env", "production", "--image", fixture.images.v1.ref],
-      withLoad,
-      { GIT_COMMIT: fixture.images.v1.commit },
-    );
-    await stepStarted(started);
+    const started = await canaryAnalysing(fixture.images.v1);
     // As an agent that vanishes: no handler runs, nothing is cleaned up.
     started.child.kill("SIGKILL");
     await started.done;

@@ -1,8 +1,9 @@
 import type * as k8s from "@kubernetes/client-node";
-import { KubeJsonClient } from "../kube/kube-json-client.js";
+import { annotateDeployment } from "../kube/annotate-deployment.js";
 import { CANARY_OUTCOMES_ANNOTATION } from "../kube/revisions.js";
 import type { TrackStats } from "./canary-analysis.js";
 import { describeTrack } from "./canary-analysis.js";
+import { readDeployment } from "./read-deployment.js";
 
 /**
  * What a canary did, step by step, kept on the cluster beside the release:
@@ -97,22 +98,14 @@ export function parseOutcomes(value: string | undefined): CanaryRecord[] {
   }
 }
 
-function deploymentPath(namespace: string, name: string): string {
-  return `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`;
-}
-
-async function patchAnnotation(
+function patchAnnotation(
   kubeConfig: k8s.KubeConfig,
   namespace: string,
   name: string,
   key: string,
   value: string,
 ): Promise<void> {
-  await KubeJsonClient.forConfig(kubeConfig).request("PATCH", deploymentPath(namespace, name), {
-    query: { fieldManager: RECORD_MANAGER },
-    contentType: "application/merge-patch+json",
-    body: { metadata: { annotations: { [key]: value } } },
-  });
+  return annotateDeployment(kubeConfig, namespace, name, RECORD_MANAGER, key, value);
 }
 
 /** Writes the run so far on the canary Deployment. */
@@ -138,13 +131,9 @@ export async function appendOutcome(
   deployment: string,
   record: CanaryRecord,
 ): Promise<void> {
-  const client = KubeJsonClient.forConfig(kubeConfig);
-  const live = await client.request<{ metadata?: { annotations?: Record<string, string> } }>(
-    "GET",
-    deploymentPath(namespace, deployment),
-  );
+  const live = await readDeployment(kubeConfig, namespace, deployment);
   const outcomes = [
-    ...parseOutcomes(live.metadata?.annotations?.[CANARY_ANNOTATIONS.outcomes]),
+    ...parseOutcomes(live?.metadata?.annotations?.[CANARY_ANNOTATIONS.outcomes]),
     record,
   ];
   await patchAnnotation(

@@ -1,6 +1,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import { IN_PROGRESS_ANNOTATION, listRevisions } from "../kube/revisions.js";
-import { KubeJsonClient } from "../kube/kube-json-client.js";
+import { annotateDeployment } from "../kube/annotate-deployment.js";
 import type { Reporter } from "../output/reporter.js";
 import type { EnvironmentTarget } from "./environment-target.js";
 import { readDeployment } from "./read-deployment.js";
@@ -26,21 +26,20 @@ export interface DeployJournal {
 
 const JOURNAL_MANAGER = "pipeline-lib-journal";
 
-function deploymentPath(namespace: string, name: string): string {
-  return `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`;
-}
-
-async function patchAnnotation(
+function patchAnnotation(
   kubeConfig: k8s.KubeConfig,
   namespace: string,
   name: string,
   value: string | null,
 ): Promise<void> {
-  await KubeJsonClient.forConfig(kubeConfig).request("PATCH", deploymentPath(namespace, name), {
-    query: { fieldManager: JOURNAL_MANAGER },
-    contentType: "application/merge-patch+json",
-    body: { metadata: { annotations: { [IN_PROGRESS_ANNOTATION]: value } } },
-  });
+  return annotateDeployment(
+    kubeConfig,
+    namespace,
+    name,
+    JOURNAL_MANAGER,
+    IN_PROGRESS_ANNOTATION,
+    value,
+  );
 }
 
 /** Records the deploy about to start; only an existing Deployment has something to put back. */
