@@ -116,8 +116,7 @@ await_prebuild() {
 TESTBED_CONTEXT=pipeline-testbed
 on_testbed=false
 context=""
-# Which cluster: the current kube context when there is one, else the testbed.
-choose_cluster() {
+cluster() {
   if [[ -n ${KUBECONFIG:-} || -s $HOME/.kube/config ]] && context=$(current_context) &&
     [[ $context != "$TESTBED_CONTEXT" ]]; then
     log "deploying to the current kube context, $context"
@@ -127,10 +126,6 @@ choose_cluster() {
     return 0
   fi
   on_testbed=true
-}
-
-cluster() {
-  $on_testbed || return 0
   log "using the local testbed (its first start compiles Kubernetes from Go modules, several minutes on 2 cores)"
   await_prebuild
   KUBECONFIG=$(bash "$testbed" up)
@@ -154,45 +149,26 @@ prebuild
 step "Node.js and npm packages" node_and_packages
 step "Docker Engine and images" machine_tools
 step "Local registry" local_registry
+step "Cluster" cluster
 step "Signing key" signing_key
-choose_cluster
 
-# The stages before "Deploy to test" need no cluster: on the testbed they run
-# while it is still being built and started (the pipeline first, the niced
-# compile with what CPU is left), and the deploy waits for both.
-stages=(npx --no-install pipeline run dev)
+echo "prepared in ${SECONDS}s:"
+printf '%s\n' "${prepared[@]}"
+run=(npx --no-install pipeline run dev)
 if $installed_here; then
-  log "the dev pipeline starts at Lint (its Install stage, npm ci, ran above)"
-  stages+=(--from lint)
-fi
-failed() {
-  log "the dev pipeline failed (exit $1); the stage's output above says why, and README.md#troubleshooting what to do"
-  exit "$1"
-}
-status=0
-first_half=""
-if $on_testbed; then
-  log "running the dev pipeline up to Sign evidence while the testbed gets ready: ${stages[*]} --to attest"
-  # In its own process group, so that a failed cluster step or Ctrl-C (which
-  # a background job ignores) stops it too, instead of leaving it running.
-  setsid "${stages[@]}" --to attest &
-  first_half=$!
-  trap 'if [[ -n $first_half ]]; then kill -TERM -- "-$first_half" 2>/dev/null; wait "$first_half"; fi' EXIT
-  step "Cluster" cluster
-  wait "$first_half" || failed $?
-  first_half=""
-  echo "prepared in ${SECONDS}s:"
-  printf '%s\n' "${prepared[@]}"
-  log "the rest of the dev pipeline on the testbed: npx --no-install pipeline run dev --from deploy-test"
-  npx --no-install pipeline run dev --from deploy-test || status=$?
+  log "running the dev pipeline from Lint (its Install stage, npm ci, ran above): pipeline run dev --from lint"
+  run+=(--from lint)
 else
-  step "Cluster" cluster
-  echo "prepared in ${SECONDS}s:"
-  printf '%s\n' "${prepared[@]}"
-  log "running the dev pipeline, every stage as Jenkins runs them on develop: ${stages[*]}"
-  "${stages[@]}" || status=$?
+  log "running the dev pipeline, every stage as Jenkins runs them on develop: pipeline run dev"
 fi
-((status == 0)) || failed "$status"
+set +e
+"${run[@]}"
+status=$?
+set -e
+if ((status != 0)); then
+  log "the dev pipeline failed (exit $status); the stage's output above says why, and README.md#troubleshooting what to do"
+  exit "$status"
+fi
 
 namespace=${TEST_NAMESPACE:-test}
 if $on_testbed; then
