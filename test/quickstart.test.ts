@@ -57,13 +57,6 @@ describe("npm start, the README's quick start, from a fresh clone @slow", functi
       expect(summary).to.match(new RegExp(`\\n  ${stage} +\\d+\\.\\ds\\n`));
     }
     expect(summary).to.match(/\n {2}Deploy to test +\d+\.\ds\n {2}Verify test +\d+\.\ds\n/);
-    // Up to Sign evidence while the testbed got ready, then the rest on it.
-    expect(run.stderr).to.include(
-      "running the dev pipeline up to Sign evidence while the testbed gets ready",
-    );
-    expect(run.stderr).to.include(
-      "the rest of the dev pipeline on the testbed: npx --no-install pipeline run dev --from deploy-test",
-    );
   });
 
   it("ends with the counter's URL, which serves the page of the commit it deployed", async () => {
