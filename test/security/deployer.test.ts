@@ -132,7 +132,17 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
       deployers[environment].loadFromFile(deployerFiles[environment]);
     }
     project = await fixture.project(names.test, {
-      production: { namespace: names.production, autoscaling: { minReplicas: 1, maxReplicas: 2 } },
+      production: {
+        namespace: names.production,
+        autoscaling: { minReplicas: 1, maxReplicas: 2 },
+        // Rolling, but a short canary with a read-only load for `--strategy canary`.
+        strategy: [
+          "      type: rolling",
+          "      steps: [{ weight: 25, seconds: 6 }, { weight: 50, seconds: 6 }]",
+          "      analysis: { intervalSeconds: 2, minRequests: 10, noDataSeconds: 20 }",
+          '      load: { checks: ["GET /version reports the build"], ratePerSecond: 8 }',
+        ].join("\n"),
+      },
     });
   });
   after(async () => {
@@ -239,8 +249,23 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
     ok(await asDeployer(["verify", "--env", "production"]));
     expect((await currentCommit("production")).commit).to.equal(v1.commit);
     expect((await readFile(getTokenLog, "utf8")).split("\n").length).to.be.at.least(pluginRuns + 3);
+    // A canary as production's deployer: the canary Deployment created, scaled and
+    // deleted, every pod's /metrics read through pods/proxy, the load sent through
+    // services/proxy (GET only), its steps recorded on the app's Deployment.
+    const canary = await asDeployer([...deployArgs("production", next), "--strategy", "canary"], {
+      GIT_COMMIT: next.commit,
+    });
+    ok(canary);
+    expect(json<{ canary: { steps: { verdict: string }[] } }>(canary).canary.steps).to.have.length(
+      2,
+    );
+    expect((await currentCommit("production")).commit).to.equal(next.commit);
+    // And back, as the next test expects production to run v1.
+    const undone = await asDeployer(["rollback", "--env", "production"]);
+    ok(undone);
+    expect((await currentCommit("production")).commit).to.equal(v1.commit);
 
-    for (const run of [first, crashed, back]) {
+    for (const run of [first, crashed, back, canary, undone]) {
       expect(run.stderr, "no step fell short for want of a right").not.to.match(
         /forbidden|could not release|could not hand/i,
       );
