@@ -220,18 +220,21 @@ export async function runCanary(options: CanaryRunOptions): Promise<CanaryResult
     }
     return { passed: true, record };
   } catch (error) {
-    if (error instanceof NotReadOnly) {
-      await end("failed", error.message);
-      throw error;
-    }
-    if (!signal.aborted) throw error;
     // A lost lock means someone else holds the namespace: they remove the canary.
-    if (!options.lockLost?.aborted) {
-      await end(
-        "interrupted",
-        `interrupted at step ${record.steps.length + 1}/${steps.length}; the canary was removed and the stable release serves alone`,
-      );
-    }
+    if (options.lockLost?.aborted) throw error;
+    // Anything else (an interruption, a check that writes, an API error while
+    // reading the pods) removes the canary before the error goes up: no
+    // release that nobody judged to the end keeps serving.
+    const at = `step ${record.steps.length + 1}/${steps.length}`;
+    const summary = signal.aborted
+      ? `interrupted at ${at}; the canary was removed and the stable release serves alone`
+      : `stopped at ${at} by an error: ${(error as Error).message}`;
+    await end(signal.aborted ? "interrupted" : "failed", summary).catch((cleanup: unknown) =>
+      reporter.warn(
+        `could not remove the canary ${namespace}/${name} (${(cleanup as Error).message}); ` +
+          "the next deploy, verify or rollback removes it",
+      ),
+    );
     throw error;
   } finally {
     await load?.stop();
