@@ -33,6 +33,7 @@ const longestFirst = [
   "test/deploy/deploy.test.ts",
   "test/evidence/production-gate.test.ts",
   "test/quickstart.test.ts",
+  "test/deploy/canary.test.ts",
   "test/security/secrets.test.ts",
   "test/security/deployer.test.ts",
   "test/cli-flow.test.ts",

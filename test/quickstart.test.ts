@@ -49,7 +49,10 @@ describe("npm start, the README's quick start, from a fresh clone @slow", functi
 
   it("brings Node.js 24, installs, and runs every dev stage from Lint to Verify", () => {
     const output = run.stdout + run.stderr;
-    expect(run.code, output.slice(-4000)).to.equal(0);
+    // A failing stage's own report first (mocha's list of failures, when the unit tests fail), then the end.
+    const failures = output.indexOf(" failing\n");
+    const report = failures >= 0 ? `${output.slice(failures, failures + 6000)}\n…\n` : "";
+    expect(run.code, report + output.slice(-4000)).to.equal(0);
     expect(output).to.match(/\[start \+\d+s\] node v24\./);
     expect(run.stderr).to.match(/\[npm \+\d+s\] installing the npm dependencies \(npm ci\)/);
     const summary = run.stdout.slice(run.stdout.indexOf("dev pipeline passed:"));
