@@ -312,16 +312,27 @@ export async function deploy(
     return outcome.record;
   }
 
-  /** After the promotion's rollout: the canary pods go, and its outcome is recorded. */
+  /**
+   * After the promotion's rollout: the canary pods go, and its outcome is
+   * recorded. Never throws: a failed rollout still has to roll back, and a
+   * canary left behind is removed by the next deploy, verify or rollback.
+   */
   async function endPromotedCanary(outcome: "promoted" | "failed", summary: string): Promise<void> {
     if (!canary) return;
-    await removeCanary(target, name, reporter);
-    await appendOutcome(kubeConfig, namespace, name, {
-      ...canary,
-      outcome,
-      summary,
-      endedAt: new Date(clock.now()).toISOString(),
-    });
+    try {
+      await removeCanary(target, name, reporter);
+      await appendOutcome(kubeConfig, namespace, name, {
+        ...canary,
+        outcome,
+        summary,
+        endedAt: new Date(clock.now()).toISOString(),
+      });
+    } catch (error) {
+      reporter.warn(
+        `could not remove the canary of ${image} or record it (${(error as Error).message}); ` +
+          "the next deploy, verify or rollback removes it",
+      );
+    }
   }
 
   // A deploy whose process was killed left its journal: put back what served first.
