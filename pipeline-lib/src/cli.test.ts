@@ -46,6 +46,16 @@ async function run(argv: string[]) {
 
 const DIGEST = `sha256:${"a".repeat(64)}`;
 const defaults = { json: false, verbose: false };
+/** What `pipeline lint` is handed when no option is given. */
+const LINT_DEFAULTS = {
+  paths: [],
+  skip: [],
+  format: "text",
+  warningsAsErrors: false,
+  serverDryRun: false,
+  allowMissingTools: false,
+  cache: true,
+};
 
 describe("pipeline CLI", () => {
   it("deploy --strategy takes what the config's strategy.type and the Jenkins steps take", async () => {
@@ -244,28 +254,12 @@ describe("pipeline CLI", () => {
     {
       argv: ["lint"],
       command: "lint",
-      options: {
-        paths: [],
-        skip: [],
-        format: "text",
-        warningsAsErrors: false,
-        serverDryRun: false,
-        allowMissingTools: false,
-        cache: true,
-      },
+      options: LINT_DEFAULTS,
     },
     {
       argv: ["lint", "--no-cache"],
       command: "lint",
-      options: {
-        paths: [],
-        skip: [],
-        format: "text",
-        warningsAsErrors: false,
-        serverDryRun: false,
-        allowMissingTools: false,
-        cache: false,
-      },
+      options: { ...LINT_DEFAULTS, cache: false },
     },
     {
       argv: ["cached", "unit-tests", "-r", "reports/unit.xml", "--", "npm", "run", "test:fast"],
