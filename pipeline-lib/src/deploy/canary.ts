@@ -490,6 +490,10 @@ export async function removeCanary(
 ): Promise<boolean> {
   const { kubeConfig, namespace } = target;
   const name = canaryName(deployment);
+  const live = await readDeployment(kubeConfig, namespace, name);
+  if (!live) return false;
+  // This app's canary pods only: another app's canary may run in the same namespace.
+  const selector = labelSelector({ ...live.spec?.selector?.matchLabels, [TRACK_LABEL]: "canary" });
   const apps = kubeConfig.makeApiClient(k8s.AppsV1Api);
   try {
     await apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: "Background" });
@@ -498,7 +502,6 @@ export async function removeCanary(
     throw error;
   }
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-  const selector = labelSelector({ [TRACK_LABEL]: "canary" });
   for (let i = 0; i < 60; i++) {
     const pods = await core.listNamespacedPod({ namespace, labelSelector: selector });
     const serving = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
