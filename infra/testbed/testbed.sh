@@ -50,10 +50,9 @@ if [[ ${1:-} != build ]]; then
 fi
 ROOT=$(cd "$here/../.." && pwd)
 
+# Kubernetes, etcd (v3.6.4) and CoreDNS (v1.12.2) are one binary built from
+# k8s/go.mod, which pins all three; K8S_VERSION names its cache folder.
 K8S_VERSION=v1.34.4
-ETCD_VERSION=v3.6.16
-# Also in coredns/go.mod, which pins the module.
-COREDNS_VERSION=v1.15.0
 # Also in kube-router/go.mod. The newest version that the module proxy serves
 # here; see README.md for its advisories and why they do not apply.
 KUBE_ROUTER_VERSION=v2.1.0
@@ -97,11 +96,10 @@ VOLUMES=$STATE/volumes
 PV_COUNT=24
 
 BIN=$PIPELINE_CACHE/testbed/k8s-$K8S_VERSION/bin
-ETCD_BIN=$PIPELINE_CACHE/testbed/etcd-$ETCD_VERSION/bin
-COREDNS_BIN=$PIPELINE_CACHE/testbed/coredns-$COREDNS_VERSION/bin
 KUBE_ROUTER_BIN=$PIPELINE_CACHE/testbed/kube-router-$KUBE_ROUTER_VERSION/bin
 PAUSE_TAR=$PIPELINE_CACHE/testbed/pause-${PAUSE_IMAGE##*:}.tar
-K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl)
+# The links to the one binary, `kube` (k8s/cmd/kube/main.go), by the names it answers to.
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubectl etcd coredns)
 # The components, as `status` lists them. `up` starts them in this order, except
 # coredns and kube-router, which start last, once their RBAC is in place (and
 # kube-router only with --netpol); `down` stops them in the reverse order of
@@ -212,11 +210,12 @@ prefetch() {
   PREFETCHED[$1]=1
 }
 
-# Kubernetes in one multi-call binary, `kube` (k8s/cmd/kube/main.go), linked
-# once; kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy,
-# kubelet and kubectl are symlinks to it in $BIN. A cache with anything else
-# there (the separate binaries of older versions of this script, or a missing
-# link) is rebuilt and replaced whole.
+# Kubernetes, etcd and CoreDNS in one multi-call binary, `kube`
+# (k8s/cmd/kube/main.go), linked once; kube-apiserver, kube-controller-manager,
+# kube-scheduler, kube-proxy, kubelet, kubectl, etcd and coredns are symlinks
+# to it in $BIN. A cache with anything else there (the separate binaries of
+# older versions of this script, or a missing link) is rebuilt and replaced
+# whole.
 k8s_built() {
   local c
   [[ -x $BIN/kube && ! -L $BIN/kube ]] || return 1
@@ -235,17 +234,6 @@ build_k8s() {
   local c links=()
   for c in "${K8S_BINARIES[@]}"; do links+=("$c=kube"); done
   GO_BUILD_LINKS="${links[*]}" go_build "kubernetes-$K8S_VERSION" "$here/k8s" "$BIN" "$ldflags" ./cmd/kube
-}
-
-build_etcd() {
-  [[ -x $ETCD_BIN/etcd ]] && return 0
-  go_build "etcd-$ETCD_VERSION" "$here/etcd" "$ETCD_BIN" "-s -w" .
-}
-
-# CoreDNS with only the plugins that templates/Corefile.tmpl uses (coredns/main.go).
-build_coredns() {
-  [[ -x $COREDNS_BIN/coredns ]] && return 0
-  go_build "coredns-$COREDNS_VERSION" "$here/coredns" "$COREDNS_BIN" "-s -w" .
 }
 
 # kube-router, for its network-policy firewall only (kube-router/tools.go).
@@ -279,23 +267,18 @@ build_pause() {
 }
 
 # build_all [--netpol]: the binaries that are missing, one build at a time
-# (the lock), Kubernetes first; the other modules download meanwhile. kube-router
-# only with --netpol. Not the pause image, which needs the Docker Engine.
+# (the lock), Kubernetes (with etcd and CoreDNS) first; kube-router's module
+# downloads meanwhile, and builds only with --netpol. Not the pause image,
+# which needs the Docker Engine.
 build_all() {
   local netpol=${1:-}
   exec 8>>"$PIPELINE_CACHE/testbed/build.lock"
   flock 8
-  if ! k8s_built; then
+  if ! k8s_built && [[ $netpol == --netpol && ! -x $KUBE_ROUTER_BIN/kube-router ]]; then
     need_go "building the testbed" 1.24
-    [[ -x $ETCD_BIN/etcd ]] || prefetch "etcd-$ETCD_VERSION" "$here/etcd"
-    [[ -x $COREDNS_BIN/coredns ]] || prefetch "coredns-$COREDNS_VERSION" "$here/coredns"
-    if [[ $netpol == --netpol && ! -x $KUBE_ROUTER_BIN/kube-router ]]; then
-      prefetch "kube-router-$KUBE_ROUTER_VERSION" "$here/kube-router"
-    fi
+    prefetch "kube-router-$KUBE_ROUTER_VERSION" "$here/kube-router"
   fi
   build_k8s
-  build_etcd
-  build_coredns
   if [[ $netpol == --netpol ]]; then build_kube_router; fi
   local pid
   for pid in "${PREFETCH_PIDS[@]}"; do wait "$pid" || true; done
@@ -485,7 +468,7 @@ start_containerd() {
 }
 
 start_control_plane() {
-  start etcd "$ETCD_BIN/etcd" --name "$NODE_NAME" --data-dir "$DATA/etcd" \
+  start etcd "$BIN/etcd" --name "$NODE_NAME" --data-dir "$DATA/etcd" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster "$NODE_NAME=http://127.0.0.1:2380" --listen-metrics-urls http://127.0.0.1:2381 \
@@ -560,7 +543,7 @@ ready_cluster() {
 # refused backs off for up to 30 s. It is ready once it has them all.
 start_dns() {
   restart_if_changed coredns "$CONF/Corefile" "$CONF/coredns.kubeconfig"
-  start coredns "$COREDNS_BIN/coredns" -conf "$CONF/Corefile"
+  start coredns "$BIN/coredns" -conf "$CONF/Corefile"
   await coredns "CoreDNS on $NODE_IP:53 (http://$COREDNS_READY/ready)" 60 \
     curl -fsS --max-time 2 "http://$COREDNS_READY/ready"
 }
