@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -29,6 +29,13 @@ describe("package manifests", () => {
         const isTest = /\.test\.ts$|\/test-support\//.test(file);
         for (const name of importedPackages(await readFile(file, "utf8"))) {
           (isTest ? testOnly : runtime).add(name);
+        }
+      }
+      // Build scripts (pipeline-lib/scripts: the CLI's bundle) need only the build's packages.
+      const scripts = path.join(ROOT, workspace, "scripts");
+      if (await stat(scripts).catch(() => undefined)) {
+        for (const file of await sourceFiles(scripts, ".js")) {
+          for (const name of importedPackages(await readFile(file, "utf8"))) testOnly.add(name);
         }
       }
       const dependencies = Object.keys(manifest.dependencies ?? {});
@@ -108,6 +115,7 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
       "LICENSE",
       "bin/pipeline.js",
       "dist/main.js",
+      "dist/bundle/main.js",
       "groovy/check-syntax.groovy",
       "vars/pipelineStage.groovy",
       "vars/pipelineStage.txt",
@@ -168,9 +176,32 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
     expect(failed.code).to.be.oneOf([1, 2]);
   });
 
+  it("the CLI runs from its bundle: with tsc's dist/main.js gone, a command still loads and runs", async () => {
+    const main = path.join(installed, "dist", "main.js");
+    await rename(main, `${main}.away`);
+    try {
+      const failed = await run(
+        path.join(app, "node_modules", ".bin", "pipeline"),
+        ["--config", path.join(app, "absent.yaml"), "deploy", "--env", "test"],
+        { cwd: app, allowFailure: true },
+      );
+      expect(failed.stderr).to.not.match(
+        /Cannot find (package|module)|ERR_MODULE_NOT_FOUND|not built/,
+      );
+      expect(failed.stderr).to.match(/^pipeline: cannot read config file .*absent\.yaml/m);
+      expect(failed.code).to.equal(2);
+    } finally {
+      await rename(`${main}.away`, main);
+    }
+  });
+
   it("every package its build imports resolves from the installed copy", async () => {
     const names = new Set<string>();
+    // tsc's output names every import as written; the bundle (dist/bundle/)
+    // inlines most of them, and its own imports are those few plus the
+    // optional ones its packages try at run time (undici's "kerberos").
     for (const file of await sourceFiles(path.join(installed, "dist"), ".js")) {
+      if (file.includes(`${path.sep}dist${path.sep}bundle${path.sep}`)) continue;
       for (const name of importedPackages(await readFile(file, "utf8"))) names.add(name);
     }
     expect([...names]).to.include.members(["commander", "dockerode", "testcontainers"]);

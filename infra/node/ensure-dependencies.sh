@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the workspaces' npm dependencies (`npm ci`, which also builds them
 # through the root's `prepare`) when node_modules is missing or older than
-# package-lock.json; else only brings the build up to date (`tsc -b`, a second
-# or two). Run it from anywhere after infra/node/ensure-node.sh:
+# package-lock.json; else only brings the build up to date (`npm run build`:
+# `tsc -b` and the CLI's bundle, a second or two when nothing changed). Run it from anywhere after infra/node/ensure-node.sh:
 #   bash infra/node/ensure-dependencies.sh
 set -euo pipefail
 LOG_PREFIX=npm
@@ -18,6 +18,6 @@ if [[ ! -f $installed || package-lock.json -nt $installed ]]; then
   npm ci --no-audit --no-fund --loglevel=error >&2
   log "npm dependencies installed and built"
 else
-  log "npm dependencies are installed; compiling (tsc -b)"
-  npx tsc -b
+  log "npm dependencies are installed; compiling (tsc -b, then the CLI's bundle)"
+  npm run build --silent
 fi

@@ -1,5 +1,4 @@
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
-import { createRequire } from "node:module";
 import { isValidDigest, isValidTag } from "./reference/image-reference.js";
 import type { AttestOptions } from "./commands/attest.js";
 import type { BuildOptions } from "./commands/build.js";
@@ -17,6 +16,7 @@ import type { PushOptions } from "./commands/push.js";
 import type { RunOptions } from "./commands/run.js";
 import type { TestOptions } from "./commands/test.js";
 import { DEFAULT_ARTIFACT_FILE } from "./artifact/build-artifact.js";
+import { PACKAGE_VERSION } from "./package-root.js";
 import { LINT_AREAS, type LintArea } from "./lint/finding.js";
 import { NOTIFY_STATUSES } from "./notify/slack-message.js";
 
@@ -425,10 +425,6 @@ export function commandNames(): string[] {
   const handlers = new Proxy({}, { get: () => noop }) as Handlers;
   return createProgram(handlers).commands.map((c) => c.name());
 }
-
-// src/cli.ts and dist/cli.js both sit one folder below package.json.
-const PACKAGE_VERSION = (createRequire(import.meta.url)("../package.json") as { version: string })
-  .version;
 
 function collectBuildArg(value: string, previous: Record<string, string>): Record<string, string> {
   const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(value);

@@ -8,8 +8,17 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 /** On the PATH of every child, so that `npm` and `#!/usr/bin/env node` run this Node.js. */
 export const NODE_PATH = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`;
 
-/** What pipeline-lib's package.json ships (its `files`), and what prepack builds from. */
-const SOURCES = ["package.json", "LICENSE", "tsconfig.json", "bin", "src", "groovy", "vars"];
+/** What pipeline-lib's package.json ships (its `files`), and what prepack builds from (scripts/: the bundle). */
+const SOURCES = [
+  "package.json",
+  "LICENSE",
+  "tsconfig.json",
+  "bin",
+  "scripts",
+  "src",
+  "groovy",
+  "vars",
+];
 
 /**
  * `npm pack` of pipeline-lib into `dir`, from a copy, so that prepack's clean

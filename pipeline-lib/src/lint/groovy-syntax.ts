@@ -1,15 +1,15 @@
 import { access } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { PACKAGE_ROOT } from "../package-root.js";
 import type { Finding } from "./finding.js";
 import { isNotInstalled, runTool } from "./run-tool.js";
 
 /** The Groovy of Jenkins' pipeline engine. */
 export const GROOVY_VERSION = "2.4.21";
 
-/** Compiles Groovy files to the CONVERSION phase (src/lint and dist/lint are both two below groovy/). */
-const CHECKER = fileURLToPath(new URL("../../groovy/check-syntax.groovy", import.meta.url));
+/** Compiles Groovy files to the CONVERSION phase; it ships in the package's groovy/. */
+const CHECKER = path.join(PACKAGE_ROOT, "groovy", "check-syntax.groovy");
 
 export const HOW_TO_GET_GROOVY =
   "run `bash infra/groovy/ensure-groovy.sh` (Java 17 and Maven from apt, then " +

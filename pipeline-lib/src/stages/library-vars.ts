@@ -4,7 +4,7 @@
  * files, and a test holds the committed files to it. Regenerate with
  * `npx tsx pipeline-lib/src/stages/write-library-vars.ts`.
  */
-import { createRequire } from "node:module";
+import { PACKAGE_VERSION } from "../package-root.js";
 import {
   stageDefinitions,
   type CredentialBinding,
@@ -57,10 +57,6 @@ export const generatedRegions: readonly GeneratedRegion[] = [
 export function renderLibraryVersion(): string {
   return `@groovy.transform.Field\nfinal String LIBRARY_VERSION = ${quote(PACKAGE_VERSION)}\n`;
 }
-
-const PACKAGE_VERSION = (
-  createRequire(import.meta.url)("../../package.json") as { version: string }
-).version;
 
 /** The text between a region's markers (without them), or undefined when the markers are missing. */
 export function regionOf(text: string, name: string): string | undefined {
