@@ -2,6 +2,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
 import { ExitCode } from "../../pipeline-lib/src/errors.js";
 import { applyObjects } from "../../pipeline-lib/src/kube/apply.js";
+import { ChangeWaker } from "../../pipeline-lib/src/kube/change-waker.js";
 import { RolloutFailure, waitForRollout } from "../../pipeline-lib/src/kube/wait-for-rollout.js";
 import { MemoryReporter } from "../../pipeline-lib/src/output/reporter.js";
 import { rejection } from "../support/rejection.js";
@@ -55,6 +56,41 @@ describe("kube waitForRollout: kubectl rollout status semantics, failing fast @s
     // One line per change, not one per poll.
     const distinct = new Set(reporter.lines);
     expect(reporter.lines.length).to.be.lessThan(distinct.size + 3);
+  });
+
+  it("ends each wait at the Deployment's change, through a watch, not at the poll's end", async function () {
+    await deploy({ name: "watched", replicas: 1 });
+    await waitForRollout(kubeConfig, {
+      namespace,
+      name: "watched",
+      timeoutMs: 45_000,
+      reporter: new MemoryReporter(),
+    });
+    // A new revision with polling as good as off (one poll every 10 minutes):
+    // only the watch's wake-ups can see it through inside the test's 60 s.
+    await deploy({ name: "watched", replicas: 1, version: "v2" });
+    const status = await waitForRollout(kubeConfig, {
+      namespace,
+      name: "watched",
+      timeoutMs: 45_000,
+      pollMs: 10 * 60_000,
+      reporter: new MemoryReporter(),
+    });
+    expect(status).to.deep.include({ state: "complete", revision: 2, available: 1 });
+
+    // The waker alone: a change wakes a sleep of an hour; with none, it elapses.
+    using waker = ChangeWaker.start(
+      kubeConfig,
+      `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      "watched",
+    );
+    expect(await waker.sleep(20_000), "the watch's first event: the object as it is").to.equal(
+      "changed",
+    );
+    expect(await waker.sleep(300)).to.equal("elapsed");
+    const woken = waker.sleep(60 * 60_000);
+    await deploy({ name: "watched", replicas: 2, version: "v2" });
+    expect(await woken).to.equal("changed");
   });
 
   it("waits out a slow rollout that keeps progressing, longer than the no-progress limit, and fails one that stalls", async function () {

@@ -284,6 +284,11 @@ describe("least-privilege deployer and Pod Security 'restricted', on a real clus
       ],
       ["create deployments", { verb: "create", group: "apps", resource: "deployments" }, true],
       [
+        "watch deployments (a rollout's end, as kubectl rollout status sees it)",
+        { verb: "watch", group: "apps", resource: "deployments", name: "visit-counter" },
+        true,
+      ],
+      [
         "delete deployments (ApplySet pruning)",
         { verb: "delete", group: "apps", resource: "deployments", name: "visit-counter" },
         true,

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import * as k8s from "@kubernetes/client-node";
 import { StageError } from "../errors.js";
+import { ChangeWaker } from "./change-waker.js";
 import { systemClock, type Clock, type Reporter } from "../output/reporter.js";
 import { KubeApiError, toKubeApiError } from "./kube-api-error.js";
 import { requestOptions } from "./kube-json-client.js";
@@ -111,7 +111,8 @@ export class RolloutFailure extends StageError {
 
 /**
  * Polls the Deployment, its ReplicaSets and the pods of its new revision until
- * the rollout completes (resolves with the final status), fails (a
+ * the rollout completes (every `pollMs`, and at once when a watch sees the
+ * Deployment change) (resolves with the final status), fails (a
  * RolloutFailure, at once when a new pod crash-loops or cannot pull its image),
  * or `timeoutMs` passes (a RolloutFailure with reason Timeout). Progress lines
  * go to the reporter when something changes, and at least every 10 s.
@@ -136,6 +137,11 @@ export async function waitForRollout(
   let lastPrinted = -Infinity;
   let lastStatus: RolloutStatus | undefined;
   let transient: unknown;
+  using changes = ChangeWaker.start(
+    kubeConfig,
+    `/apis/apps/v1/namespaces/${namespace}/deployments`,
+    name,
+  );
 
   for (;;) {
     throwIfAborted(signal, ref);
@@ -206,7 +212,7 @@ export async function waitForRollout(
       );
     }
     try {
-      await sleep(Math.min(pollMs, Math.max(0, deadline - clock.now())), undefined, { signal });
+      await changes.sleep(Math.min(pollMs, Math.max(0, deadline - clock.now())), signal);
     } catch (error) {
       throw rethrow(error, signal, ref);
     }
