@@ -23,7 +23,9 @@ const MAY_IMPORT: Record<string, string[]> = {
   output: [],
   lifecycle: ["errors"],
   contract: ["errors", "output"],
-  stages: [],
+  // package-root.ts (a leaf, like errors.ts): where the files that ship beside
+  // the code are, from src/, dist/ and the bundle alike.
+  stages: ["package-root"],
   // Content keys of the workspace and where caches live: node's own modules only.
   cache: [],
   notify: ["artifact", "ci", "errors", "image", "output"],
@@ -33,7 +35,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   // Deploying: rendering (planning) over the kube adapter; a canary's optional
   // load runs the app's own contract checks.
   deploy: ["config", "contract", "errors", "kube", "output", "registry", "reference", "ci"],
-  lint: ["cache", "config", "deploy", "errors", "kube", "output", "stages"],
+  lint: ["cache", "config", "deploy", "errors", "kube", "output", "package-root", "stages"],
   // Commands may use everything below them, but not the CLI that dispatches them.
   commands: [
     "artifact",

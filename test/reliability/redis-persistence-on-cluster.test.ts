@@ -52,7 +52,7 @@ describe("Redis data survives the loss of its pod, on a real cluster @slow", fun
       GIT_COMMIT: f.images.v1.commit,
     });
     expect(run.code, run.stderr).to.equal(0);
-    const base = `http://127.0.0.1:${await f.nodePort(namespace)}`;
+    const base = await f.visitorBase(namespace);
 
     for (let i = 1; i <= VISITS; i++) {
       const response = await fetch(`${base}/api/visits`, {

@@ -144,7 +144,7 @@ describe("NetworkPolicy: only the app's pods reach Redis, on a real cluster @slo
     expect(result.log).to.match(/exit 0: PONG/);
 
     // The app counts visits in Redis, through the NodePort on 127.0.0.1.
-    const base = `http://127.0.0.1:${await fixture!.nodePort(namespace)}`;
+    const base = await fixture!.visitorBase(namespace);
     const ready = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(5_000) });
     expect(ready.status).to.equal(200);
     const visit = await fetch(`${base}/api/visits`, {

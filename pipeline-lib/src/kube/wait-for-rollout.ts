@@ -164,6 +164,14 @@ export async function waitForRollout(
       if (status.state === "failed" && !pullStillInGrace) {
         throw await failure(status, `failed to roll out: ${status.message}`);
       }
+      // Past the deadline, that is what to report, whether or not it also stalled.
+      if (now >= deadline) {
+        throw await failure(
+          status,
+          `did not roll out within ${seconds(timeoutMs)}: ${status.message}`,
+          "Timeout",
+        );
+      }
       // A slow rollout that keeps moving (3 to 10 pods, one at a time) is not a failed one.
       const moved = `${status.revision}/${status.updated}/${status.ready}/${status.available}`;
       if (moved !== progress) {
