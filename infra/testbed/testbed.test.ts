@@ -33,11 +33,18 @@ const lookup = (name) => dns.lookup(name, { family: 4 }).then((a) => a.address, 
   out.short = await lookup("echo");
   out.full = await lookup("echo." + process.env.NAMESPACE + ".svc.cluster.local");
   out.outside = await lookup("example.com");
-  try {
-    const response = await fetch("http://echo/", { signal: AbortSignal.timeout(10000) });
-    out.http = response.status + " " + (await response.text()).trim();
-  } catch (e) {
-    out.http = "error " + (e.cause?.code ?? e.message);
+  // A Ready pod is in the Service once kube-proxy has synced; until then its
+  // rule refuses the connection. A client retries that for a while, as ours do.
+  const deadline = Date.now() + 20000;
+  for (out.attempts = 1; ; out.attempts++) {
+    try {
+      const response = await fetch("http://echo/", { signal: AbortSignal.timeout(10000) });
+      out.http = response.status + " " + (await response.text()).trim();
+    } catch (e) {
+      out.http = "error " + (e.cause?.code ?? e.message);
+    }
+    if (out.http !== "error ECONNREFUSED" || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
   console.log(JSON.stringify(out));
 })();
@@ -234,7 +241,9 @@ describe("testbed: a Deployment on a real Kubernetes @slow", function () {
 
     expect(seen.short, "echo").to.equal(clusterIP);
     expect(seen.full, `echo.${namespace}.svc.cluster.local`).to.equal(clusterIP);
-    expect(seen.http, "GET http://echo/").to.match(/^200 hello from echo$/);
+    expect(seen.http, `GET http://echo/ (attempt ${seen.attempts})`).to.match(
+      /^200 hello from echo$/,
+    );
     if (cluster.source === "testbed") {
       // The testbed's CoreDNS on the node address; it forwards nothing, so a
       // name outside the cluster does not exist (NXDOMAIN, not a timeout).
