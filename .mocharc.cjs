@@ -32,18 +32,22 @@ const patterns = [
 const longestFirst = [
   "test/deploy/deploy.test.ts",
   "test/evidence/production-gate.test.ts",
-  "test/quickstart.test.ts",
   "test/deploy/canary.test.ts",
-  "test/security/secrets.test.ts",
+  "test/quickstart.test.ts",
   "test/security/deployer.test.ts",
-  "test/cli-flow.test.ts",
-  "test/kube/wait-for-rollout.test.ts",
   "test/second-app/second-app.test.ts",
+  "test/kube/wait-for-rollout.test.ts",
   "test/package.test.ts",
-  "test/evidence/registry-evidence.test.ts",
-  "test/kube/deploy-lock.test.ts",
+  // Short once built, but their hooks build kube-router and cosign on a new machine.
   "test/security/network-policy.test.ts",
+  "test/evidence/registry-evidence.test.ts",
+  "test/security/secrets.test.ts",
+  "test/reliability/redis-persistence-on-cluster.test.ts",
   "pipeline-lib/src/commands/notify.test.ts",
+  "test/kube/deploy-lock.test.ts",
+  "infra/testbed/testbed.test.ts",
+  "test/cli-flow.test.ts",
+  "pipeline-lib/src/commands/push.test.ts",
   "test/lint/lint.test.ts",
 ];
 
@@ -62,6 +66,9 @@ if (!Number.isInteger(jobs) || jobs < 1) {
 
 module.exports = {
   "node-option": ["import=tsx"],
+  // Its mochaGlobalSetup starts one registry for the run, before the workers
+  // fork; the files that deploy push there, each under a path of its own.
+  require: ["test/support/suite-registry.ts"],
   spec: namesFiles ? [] : specFiles(),
   parallel: !namesFiles && jobs > 1,
   jobs,

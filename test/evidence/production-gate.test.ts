@@ -14,7 +14,7 @@ import {
   testResultPredicate,
   verificationPredicate,
 } from "../../pipeline-lib/src/evidence/statements.js";
-import type { StartedRegistryServer } from "../../pipeline-lib/src/test-support/registry-server.js";
+import type { TestRegistry } from "../support/suite-registry.js";
 import {
   runPipelineBin,
   type ProcessRun,
@@ -44,7 +44,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
   const suffix = randomBytes(3).toString("hex");
   const namespaces = { test: `gate-test-${suffix}`, production: `gate-prod-${suffix}` };
   let cluster: Cluster;
-  let registry: StartedRegistryServer;
+  let registry: TestRegistry;
   let work: string;
   let repo: string;
   let key: SigningKeyFiles;
@@ -83,7 +83,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
     key = await makeSigningKey(path.join(work, "keys"));
     env = {
       ...process.env,
-      IMAGE_REPOSITORY: `${registry.host}/visit-counter`,
+      IMAGE_REPOSITORY: registry.repository("visit-counter"),
       REGISTRY_AUTH: "basic",
       REGISTRY_USERNAME: registry.username,
       REGISTRY_PASSWORD: registry.password,
@@ -190,7 +190,7 @@ describe("signed evidence and the production gate, through `pipeline run` on the
     const variant = async (name: string) =>
       buildAndPush(
         docker,
-        `${registry.host}/visit-counter:${name}`,
+        `${registry.repository("visit-counter")}:${name}`,
         { username: registry.username, password: registry.password, serveraddress: registry.host },
         [`FROM ${base}`, `LABEL dev.pipeline-lib.test-variant=${name}`],
       );

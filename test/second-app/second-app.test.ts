@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { STANDARD_PIPELINE } from "../../pipeline-lib/src/stages/library-vars.js";
 import { stageDefinitions } from "../../pipeline-lib/src/stages/stage-definitions.js";
 import { runProcess, type ProcessRun } from "../../pipeline-lib/src/test-support/run-process.js";
-import type { StartedRegistryServer } from "../../pipeline-lib/src/test-support/registry-server.js";
+import type { TestRegistry } from "../support/suite-registry.js";
 import type { Cluster } from "../../infra/testbed/cluster.js";
 import { clusterWithRegistry } from "../support/deploy-fixture.js";
 import {
@@ -117,7 +117,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
   let dir: string;
   let app: string;
   let cluster: Cluster;
-  let registry: StartedRegistryServer | undefined;
+  let registry: TestRegistry | undefined;
   let env: NodeJS.ProcessEnv;
   const log = (line: string) => console.log(`      [second app] ${line}`);
 
@@ -157,7 +157,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
       GIT_COMMITTER_NAME: "Second App",
       GIT_COMMITTER_EMAIL: "second-app@example.com",
       NODE_IMAGE: process.env.NODE_IMAGE ?? "pipeline-local/node:24-bookworm",
-      IMAGE_REPOSITORY: `${registry.host}/static-site`,
+      IMAGE_REPOSITORY: registry.repository("static-site"),
       REGISTRY_AUTH: "basic",
       REGISTRY_USERNAME: registry.username,
       REGISTRY_PASSWORD: registry.password,
@@ -213,7 +213,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
       gitCommit: string;
     };
     expect(artifact.app).to.equal("static-site");
-    expect(artifact.repository).to.equal(`${registry!.host}/static-site`);
+    expect(artifact.repository).to.equal(registry!.repository("static-site"));
 
     const test = await pipeline("test", "--junit", "reports/contract-tests.xml");
     ok(test);
@@ -230,7 +230,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
       imageRef: string;
     };
     expect(pushed.imageRef).to.match(
-      new RegExp(`^${registry!.host}/static-site@sha256:[0-9a-f]{64}$`),
+      new RegExp(`^${registry!.repository("static-site")}@sha256:[0-9a-f]{64}$`),
     );
 
     const attest = await pipeline("attest");

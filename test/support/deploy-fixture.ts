@@ -21,27 +21,26 @@ import {
   makeSigningKey,
   type SigningKeyFiles,
 } from "../../pipeline-lib/src/test-support/signing-key.js";
-import {
-  startRegistryServer,
-  type StartedRegistryServer,
-} from "../../pipeline-lib/src/test-support/registry-server.js";
+import { testRegistry, type TestRegistry } from "./suite-registry.js";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 
 /**
  * The cluster to deploy to, its kubeconfig written into `work` (for KUBECONFIG),
  * and a real registry on loopback that the cluster is told to trust and pull
- * from. Dispose of the registry when done.
+ * from: the suite's shared one under a path of the caller's own
+ * (`registry.repository(name)`), else one of its own (./suite-registry.ts).
+ * Dispose of the registry when done.
  */
 export async function clusterWithRegistry(work: string): Promise<{
   cluster: Cluster;
   kubeconfigFile: string;
-  registry: StartedRegistryServer;
+  registry: TestRegistry;
 }> {
   const cluster = await acquireCluster();
   const kubeconfigFile = path.join(work, "kubeconfig");
   await writeFile(kubeconfigFile, cluster.kubeConfig.exportConfig(), { mode: 0o600 });
-  const registry = await startRegistryServer();
+  const registry = await testRegistry();
   try {
     await cluster.trustRegistry(registry.host);
   } catch (error) {
@@ -76,7 +75,7 @@ export class DeployFixture implements AsyncDisposable {
   private constructor(
     readonly cluster: Cluster,
     readonly kubeconfigFile: string,
-    readonly registry: StartedRegistryServer,
+    readonly registry: TestRegistry,
     readonly work: string,
     readonly env: NodeJS.ProcessEnv,
     readonly images: {
@@ -118,7 +117,7 @@ export class DeployFixture implements AsyncDisposable {
       const signingKey = await makeSigningKey(path.join(work, "keys"));
       const env: NodeJS.ProcessEnv = {
         ...process.env,
-        IMAGE_REPOSITORY: `${registry.host}/visit-counter`,
+        IMAGE_REPOSITORY: registry.repository("visit-counter"),
         REGISTRY_AUTH: "basic",
         REGISTRY_USERNAME: registry.username,
         REGISTRY_PASSWORD: registry.password,
@@ -167,9 +166,12 @@ export class DeployFixture implements AsyncDisposable {
       ]);
       const images = { v1, next: next!, crash: crash!, wrongCommit: wrongCommit! };
       const redisLocal = process.env.REDIS_IMAGE ?? "redis:7-bookworm";
-      const redisImage = await buildAndPush(docker, `${registry.host}/redis:7`, credentials, [
-        `FROM ${redisLocal}`,
-      ]);
+      const redisImage = await buildAndPush(
+        docker,
+        `${registry.repository("redis")}:7`,
+        credentials,
+        [`FROM ${redisLocal}`],
+      );
       return new DeployFixture(
         cluster,
         kubeconfigFile,
@@ -213,7 +215,7 @@ app:
   port: 3000
   contract: ${path.join(ROOT, "service/dist/contract/checks.js")}
 image:
-  repository: ${this.registry.host}/visit-counter
+  repository: ${this.registry.repository("visit-counter")}
   dockerfile: service/Dockerfile
   context: ${ROOT}
 registry:
@@ -334,7 +336,7 @@ interface VariantSpec {
 
 /** Builds each variant `FROM base` with its lines, pushes it and signs its provenance. */
 async function signedVariants(
-  registry: StartedRegistryServer,
+  registry: TestRegistry,
   env: NodeJS.ProcessEnv,
   signingKey: SigningKeyFiles,
   base: string,
@@ -346,7 +348,7 @@ async function signedVariants(
     password: registry.password,
     serveraddress: registry.host,
   };
-  const repository = `${registry.host}/visit-counter`;
+  const repository = registry.repository("visit-counter");
   const store = evidenceStore(repository, env);
   const signer = await keyFileSigner(signingKey.privateKeyFile);
   const images: PushedImage[] = [];
