@@ -62,7 +62,7 @@ export async function testRegistry(env: NodeJS.ProcessEnv = process.env): Promis
   const password = env[PASSWORD];
   if (host && username && password) {
     const prefix = `t-${randomBytes(4).toString("hex")}`;
-    const keep = async () => undefined;
+    const keep = () => Promise.resolve();
     return {
       host,
       url: `http://${host}`,
