@@ -41,9 +41,13 @@ describe("npm start, the README's quick start, from a fresh clone @slow", functi
   });
 
   after(async () => {
-    execFileSync("bash", [TESTBED, "kubectl", "delete", "namespace", namespace, "--wait=false"], {
-      stdio: "ignore",
-    });
+    execFileSync(
+      "bash",
+      [TESTBED, "kubectl", "delete", "namespace", namespace, "--wait=false", "--ignore-not-found"],
+      {
+        stdio: "ignore",
+      },
+    );
     await rm(work, { recursive: true, force: true });
   });
 
