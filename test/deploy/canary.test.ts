@@ -190,7 +190,8 @@ describe("a canary in production, judged by the pods' own metrics, on a real clu
   };
   /** Deploys while visitors loop through the NodePort; resolves to both. */
   const deployWithVisitors = async (project: string, image: PushedImage) => {
-    const visitors = new Visitors(await fixture.nodePort(namespace));
+    // Through the NodePort once kube-proxy serves it (/readyz answers there).
+    const visitors = new Visitors(Number(new URL(await fixture.visitorBase(namespace)).port));
     const run = await deploy(project, image);
     await visitors.stop();
     for (const line of verdicts(run)) process.stderr.write(`      [verdict] ${line.trim()}\n`);

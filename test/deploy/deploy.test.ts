@@ -55,7 +55,8 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
     ok(run);
     return json<HistoryJson>(run).revisions;
   };
-  const visitorUrl = async () => `http://127.0.0.1:${await fixture.nodePort(namespace)}/api/visits`;
+  // Once /readyz answers through the NodePort: kube-proxy programs it a moment after a deploy.
+  const visitorUrl = async () => `${await fixture.visitorBase(namespace)}/api/visits`;
 
   it("deploys a first release, verifies it, and says there was nothing before it", async () => {
     const run = await deploy(fixture.images.v1.ref);
@@ -79,8 +80,7 @@ describe("pipeline deploy | verify | rollback | history, on a real cluster @slow
   it("verifies 20 times in a row while visitors count through the NodePort: 20 of 20 pass", async () => {
     // Production's verify runs under live traffic, and a failed verify rolls
     // production back: the counting checks must not mistake a visitor for a bug.
-    const port = await fixture.nodePort(namespace);
-    const loop = new RequestLoop(`http://127.0.0.1:${port}/`, { intervalMs: 10 });
+    const loop = new RequestLoop(`${await fixture.visitorBase(namespace)}/`, { intervalMs: 10 });
     const codes: (number | null)[] = [];
     const failures: string[] = [];
     try {
