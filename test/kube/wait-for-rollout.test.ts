@@ -211,6 +211,30 @@ describe("kube waitForRollout: kubectl rollout status semantics, failing fast @s
     expect(reporter.lines.join("\n")).to.match(/waiting for pod unready-\S+ to become ready/);
   });
 
+  it("reports the timeout, not a stall, when its clock jumps past the deadline mid-wait", async () => {
+    // A clock that disagrees: 60 s later between two polls (a suspended VM, an
+    // NTP step). Both the deadline and the no-progress limit have then passed;
+    // what the user asked for, the timeout, is what is reported.
+    await deploy({ name: "jumpy", mode: "unready" });
+    let jumped = 0;
+    const clock = { now: () => Date.now() + jumped };
+    const jump = setTimeout(() => (jumped = 60_000), 1_500);
+    const error = await rejection(
+      waitForRollout(kubeConfig, {
+        namespace,
+        name: "jumpy",
+        timeoutMs: 30_000,
+        clock,
+        reporter: new MemoryReporter(),
+      }),
+    ).finally(() => clearTimeout(jump));
+    expect(error).to.be.instanceOf(RolloutFailure);
+    expect((error as RolloutFailure).reason).to.equal("Timeout");
+    expect((error as Error).message).to.match(
+      /^Deployment kube-rollout-\w+\/jumpy did not roll out within 30s: /,
+    );
+  });
+
   it("stops waiting when its signal aborts", async function () {
     const controller = new AbortController();
     const waiting = waitForRollout(kubeConfig, {
