@@ -164,20 +164,13 @@ export async function waitForRollout(
       if (status.state === "failed" && !pullStillInGrace) {
         throw await failure(status, `failed to roll out: ${status.message}`);
       }
-      // Past the deadline, that is what to report, whether or not it also stalled.
-      if (now >= deadline) {
-        throw await failure(
-          status,
-          `did not roll out within ${seconds(timeoutMs)}: ${status.message}`,
-          "Timeout",
-        );
-      }
       // A slow rollout that keeps moving (3 to 10 pods, one at a time) is not a failed one.
+      // Past the deadline, the timeout below is what to report, whether or not it also stalled.
       const moved = `${status.revision}/${status.updated}/${status.ready}/${status.available}`;
       if (moved !== progress) {
         progress = moved;
         progressedAt = now;
-      } else if (now - progressedAt >= stallMs) {
+      } else if (now - progressedAt >= stallMs && now < deadline) {
         throw await failure(
           status,
           `made no progress for ${seconds(stallMs)}: ${status.message}`,
