@@ -230,7 +230,7 @@ describe("kube waitForRollout: kubectl rollout status semantics, failing fast @s
     ).finally(() => clearTimeout(jump));
     expect(error).to.be.instanceOf(RolloutFailure);
     expect((error as RolloutFailure).reason).to.equal("Timeout");
-    expect((error as Error).message).to.match(
+    expect(error.message).to.match(
       /^Deployment kube-rollout-\w+\/jumpy did not roll out within 30s: /,
     );
   });
