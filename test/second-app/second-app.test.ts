@@ -11,6 +11,7 @@ import { runProcess, type ProcessRun } from "../../pipeline-lib/src/test-support
 import type { TestRegistry } from "../support/suite-registry.js";
 import type { Cluster } from "../../infra/testbed/cluster.js";
 import { clusterWithRegistry } from "../support/deploy-fixture.js";
+import { firstAnswer } from "../support/node-port.js";
 import {
   leakedSecrets,
   runHarness,
@@ -259,9 +260,7 @@ describe("a second app goes through pipeline-lib from its packed tarball @slow",
     const service = await core.readNamespacedService({ name: "static-site", namespace });
     const nodePort = service.spec?.ports?.[0]?.nodePort;
     expect(nodePort, "the Service's nodePort").to.be.a("number");
-    const response = await fetch(`http://127.0.0.1:${nodePort}/`, {
-      signal: AbortSignal.timeout(10_000),
-    });
+    const response = await firstAnswer(`http://127.0.0.1:${nodePort}/`);
     const page = await response.text();
     log(
       `GET http://127.0.0.1:${nodePort}/ → ${response.status}: ${/<h1>.*<\/h1>/.exec(page)?.[0]}`,

@@ -10,6 +10,7 @@ import {
   type ProcessRun,
   type StartedProcess,
 } from "../../pipeline-lib/src/test-support/run-process.js";
+import { firstAnswer } from "./node-port.js";
 import { snapshotRepository } from "./snapshot-repository.js";
 import { acquireCluster, type Cluster } from "../../infra/testbed/cluster.js";
 import { keyFileSigner } from "../../pipeline-lib/src/evidence/keys.js";
@@ -265,28 +266,11 @@ ${overrides.evidence === false ? "    requires: { provenance: false }\n" : ""}${
     return port;
   }
 
-  /**
-   * The app's address through its NodePort on 127.0.0.1, once /readyz
-   * answers 200 there. A deploy ends when the pods are Ready and available,
-   * as `kubectl rollout status` does; kube-proxy writes the Service's rules
-   * after that (its next sync, about a second later), so a request sent the
-   * moment the deploy returns can find no rule yet.
-   */
+  /** The app's address through its NodePort on 127.0.0.1, once /readyz answers 200 there (./node-port.ts). */
   async visitorBase(namespace: string, timeoutMs = 30_000): Promise<string> {
     const base = `http://127.0.0.1:${await this.nodePort(namespace)}`;
-    const deadline = performance.now() + timeoutMs;
-    let last = "";
-    while (performance.now() < deadline) {
-      try {
-        const response = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2_000) });
-        if (response.status === 200) return base;
-        last = `HTTP ${response.status}`;
-      } catch (error) {
-        last = String((error as Error).cause ?? error);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    throw new Error(`${base}/readyz did not answer 200 within ${timeoutMs} ms (last: ${last})`);
+    await (await firstAnswer(`${base}/readyz`, timeoutMs)).body?.cancel();
+    return base;
   }
 
   async deleteNamespace(namespace: string): Promise<void> {
