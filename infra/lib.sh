@@ -25,6 +25,53 @@ wait_for() {
   done
 }
 
+# Pid files that a reboot or a later process with the same number cannot fool.
+# A machine that was killed or restored from a snapshot keeps the pid files of
+# processes that are gone, and their numbers go to new processes: `kill -0`
+# alone would call an unrelated process ours (and `down` would kill it). So a
+# pid file holds the PID, the process's start time (clock ticks since boot,
+# the 22nd field of /proc/PID/stat) and the boot's id.
+
+# proc_start_time PID: the process's start time on stdout; exit 1 if it is gone
+# or has exited and waits to be reaped (a zombie, which `kill -0` still finds).
+proc_start_time() {
+  local stat fields
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # The fields after the command name, which may hold spaces and parentheses:
+  # the state first, the start time 20th.
+  read -r -a fields <<<"${stat##*) }"
+  [[ ${fields[0]} != [ZX] ]] || return 1
+  echo "${fields[19]}"
+}
+
+boot_id() { cat /proc/sys/kernel/random/boot_id; }
+
+# pidfile_write FILE PID: records PID, its start time and the boot in FILE.
+pidfile_write() {
+  local start
+  start=$(proc_start_time "$2") || start=gone
+  printf '%s %s %s\n' "$2" "$start" "$(boot_id)" >"$1.tmp"
+  mv "$1.tmp" "$1"
+}
+
+# pidfile_pid FILE [COMM]: the PID on stdout when the process FILE names still
+# runs: the same process, started in this boot at the recorded time. A pid file
+# of one field (written before these helpers) counts only when the process's
+# name (/proc/PID/comm) is COMM. Exit 1 otherwise.
+pidfile_pid() {
+  local pid="" start="" boot=""
+  [[ -s $1 ]] || return 1
+  read -r pid start boot <"$1" || true
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  if [[ -n $start ]]; then
+    [[ $boot == "$(boot_id)" && $(proc_start_time "$pid") == "$start" ]] || return 1
+  else
+    [[ -n ${2:-} && $(cat "/proc/$pid/comm" 2>/dev/null) == "${2:0:15}" ]] || return 1
+    proc_start_time "$pid" >/dev/null || return 1
+  fi
+  echo "$pid"
+}
+
 # need_go WHAT MIN_VERSION: Go on the PATH, or exit 2 saying what needs it.
 need_go() {
   # The official tarball's place, for shells whose PATH lacks it (sudo, CI runners).

@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -50,5 +50,30 @@ describe("infra/registry/local-registry.sh @slow", function () {
       () => expect.fail(`${url} still answers after down`),
       () => undefined,
     );
+  });
+
+  it("after a reboot, a process that took the old pid's number neither fools `up` nor is killed by `down`", async () => {
+    // A machine killed or restored from a snapshot keeps the pid file, and
+    // the number goes to some other process.
+    const other = spawn("sleep", ["600"], { stdio: "ignore" });
+    try {
+      const pidfile = path.join(cache, "registry/registry.pid");
+      await mkdir(path.dirname(pidfile), { recursive: true });
+      for (const stale of [
+        `${other.pid}\n`, // as this script wrote it before
+        `${other.pid} 1 00000000-0000-0000-0000-000000000000\n`, // another boot
+      ]) {
+        await writeFile(pidfile, stale);
+        const up = await exec("bash", [SCRIPT, "up"], { env });
+        expect(up.stderr, stale).to.match(/starting docker-registry/);
+        const url = `http://127.0.0.1:${env.LOCAL_REGISTRY_PORT}/v2/`;
+        expect((await fetch(url)).status, `${stale}: the registry answers`).to.equal(401);
+        await exec("bash", [SCRIPT, "down"], { env });
+        expect(other.exitCode, `${stale}: down left the other process alone`).to.equal(null);
+        expect(() => process.kill(other.pid!, 0)).not.to.throw();
+      }
+    } finally {
+      other.kill("SIGKILL");
+    }
   });
 });

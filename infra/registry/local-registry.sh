@@ -8,7 +8,9 @@
 # LOCAL_REGISTRY_PORT (default 5000), LOCAL_REGISTRY_USER (default pipeline).
 # The password is generated once and kept in $PIPELINE_CACHE/registry/password.
 set -euo pipefail
+# shellcheck disable=SC2034 # read by log() in lib.sh
 LOG_PREFIX=registry
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 port="${LOCAL_REGISTRY_PORT:-5000}"
@@ -16,7 +18,9 @@ user="${LOCAL_REGISTRY_USER:-pipeline}"
 dir="$PIPELINE_CACHE/registry"
 pidfile="$dir/registry.pid"
 
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# lib.sh's pid files: after a reboot, a process that took the old number is not ours.
+pid() { pidfile_pid "$pidfile" docker-registry; }
+running() { pid >/dev/null; }
 stopped() { ! running; }
 answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/") == 401 ]]; }
 
@@ -36,7 +40,7 @@ usage() {
 
 case "${1:-}" in
   up)
-    if running; then log "already running (pid $(cat "$pidfile"))"; usage; exit 0; fi
+    if running; then log "already running (pid $(pid))"; usage; exit 0; fi
     apt_install docker-registry apache2-utils curl
     mkdir -p "$dir/data"
     [[ -s $dir/password ]] || (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/password")
@@ -54,15 +58,15 @@ auth:
 CONFIG
     log "starting docker-registry on 127.0.0.1:$port (log: $dir/registry.log)"
     nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 </dev/null &
-    echo $! >"$pidfile"
+    pidfile_write "$pidfile" $!
     wait_for "the registry to answer on 127.0.0.1:$port" 20 answers ||
       { tail -n 20 "$dir/registry.log" >&2; die "docker-registry did not start; see $dir/registry.log"; }
     usage
     ;;
   down)
-    if running; then
-      kill "$(cat "$pidfile")"
-      wait_for "docker-registry to exit" 15 stopped || die "docker-registry (pid $(cat "$pidfile")) did not stop"
+    if p=$(pid); then
+      kill "$p"
+      wait_for "docker-registry to exit" 15 stopped || die "docker-registry (pid $p) did not stop"
       log "stopped"
     else
       log "not running"
@@ -70,7 +74,7 @@ CONFIG
     rm -f "$pidfile"
     ;;
   status)
-    if running && answers; then log "running on 127.0.0.1:$port (pid $(cat "$pidfile"))"; usage; else log "not running"; exit 3; fi
+    if running && answers; then log "running on 127.0.0.1:$port (pid $(pid))"; usage; else log "not running"; exit 3; fi
     ;;
   env)
     [[ -s $dir/password ]] || die "the registry has no password yet; run 'local-registry.sh up' first" 2

@@ -80,7 +80,7 @@ COREDNS_HEALTH=127.0.0.1:8180
 KUBE_ROUTER_HEALTH_PORT=20244
 
 STATE=${TESTBED_STATE:-/var/lib/pipeline-testbed}
-RUNDIR=/run/pipeline-testbed
+RUNDIR=${TESTBED_RUNDIR:-/run/pipeline-testbed}
 LOGS=$STATE/logs
 PKI=$STATE/pki
 CONF=$STATE/config
@@ -111,7 +111,9 @@ COMPONENTS=(containerd etcd kube-apiserver coredns kube-controller-manager kube-
 
 need_root() { [[ $(id -u) == 0 ]] || die "the testbed runs containerd and kubelet, which need root; run as root" 2; }
 
-pid_of() { local f=$PIDS/$1.pid; [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null && cat "$f"; }
+# pid_of COMPONENT: its PID when it runs (lib.sh's pid files: not a process
+# that took the number of one from before a reboot).
+pid_of() { pidfile_pid "$PIDS/$1.pid" "$1"; }
 running() { pid_of "$1" >/dev/null; }
 
 # last_lines COMPONENT: the tail of a component's log, for error messages.
@@ -130,7 +132,7 @@ start() {
   printf '\n==== %s starting %s\n' "$(date -u +%FT%TZ)" "$*" >>"$LOGS/$name.log"
   # 9>&-: the component must not inherit the lock that `up` holds.
   setsid nohup "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$PIDS/$name.pid"
+  pidfile_write "$PIDS/$name.pid" $!
 }
 
 # await COMPONENT DESCRIPTION TIMEOUT COMMAND...: polls COMMAND once a second

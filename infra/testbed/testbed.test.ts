@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -484,3 +484,56 @@ async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
+
+describe("testbed.sh status: pid files left from before a reboot", function () {
+  this.timeout(30_000);
+  let dir: string;
+  const others: ChildProcess[] = [];
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "testbed-pids-"));
+  });
+  after(async () => {
+    for (const other of others) other.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("calls a component stopped when its old number belongs to another process now, and a live one running", async () => {
+    // What CI met on a machine restored from a snapshot: coredns.pid named a
+    // process that was not CoreDNS, so `up` waited on a CoreDNS that never ran.
+    const live = () => {
+      const child = spawn("sleep", ["600"], { stdio: "ignore" });
+      others.push(child);
+      return child.pid!;
+    };
+    const pids = path.join(dir, "run/pids");
+    await mkdir(pids, { recursive: true });
+    const reused = live();
+    await writeFile(path.join(pids, "coredns.pid"), `${reused}\n`); // the old, one-field kind
+    await writeFile(
+      path.join(pids, "etcd.pid"),
+      `${reused} 1 00000000-0000-0000-0000-000000000000\n`, // another boot
+    );
+    // A component that does run: recorded the way `start` records it.
+    const running = live();
+    await exec("bash", [
+      "-c",
+      `source "${path.join(path.dirname(TESTBED_SCRIPT), "../lib.sh")}" && pidfile_write "${pids}/containerd.pid" ${running}`,
+    ]);
+    const { stdout } = await exec("bash", [TESTBED_SCRIPT, "status"], {
+      env: {
+        ...process.env,
+        TESTBED_STATE: path.join(dir, "state"),
+        TESTBED_RUNDIR: path.join(dir, "run"),
+      },
+    });
+    const state = (component: string) =>
+      stdout
+        .split("\n")
+        .find((line) => line.startsWith(`${component} `))
+        ?.slice(component.length)
+        .trim();
+    expect(state("coredns"), stdout).to.equal("stopped");
+    expect(state("etcd"), stdout).to.equal("stopped");
+    expect(state("containerd"), stdout).to.equal(`running (pid ${running})`);
+  });
+});
