@@ -222,6 +222,25 @@ k8s_built() {
   local c
   [[ -x $BIN/kube && ! -L $BIN/kube ]] || return 1
   for c in "${K8S_BINARIES[@]}"; do [[ -L $BIN/$c && $(readlink "$BIN/$c") == kube ]] || return 1; done
+  source_unchanged "$BIN" k8s
+}
+
+# The cache is keyed by version, and each build records what it was built from
+# (source_key) in OUTDIR/.source: a changed main.go, go.mod or go.sum, or other
+# build flags, rebuild it rather than leave the old binary in use.
+source_key() { # MODULE_DIR: a digest of the module's files and the build flags
+  {
+    (cd "$here/$1" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
+      LC_ALL=C sort -z | xargs -0 sha256sum)
+    echo "${GO_BUILD_FLAGS[*]}"
+  } | sha256sum | cut -c1-16
+}
+source_unchanged() { # OUTDIR MODULE_DIR
+  local built
+  built=$(cat "$1/.source" 2>/dev/null) || built=
+  [[ $built == "$(source_key "$2")" ]] && return 0
+  log "$1 was built from other sources than infra/testbed/$2 holds now (${built:-no record}); rebuilding"
+  return 1
 }
 
 build_k8s() {
@@ -236,15 +255,18 @@ build_k8s() {
   local c links=()
   for c in "${K8S_BINARIES[@]}"; do links+=("$c=kube"); done
   GO_BUILD_LINKS="${links[*]}" go_build "kubernetes-$K8S_VERSION" "$here/k8s" "$BIN" "$ldflags" ./cmd/kube
+  source_key k8s >"$BIN/.source"
 }
 
 # kube-router, for its network-policy firewall only (kube-router/tools.go).
+kube_router_built() { [[ -x $KUBE_ROUTER_BIN/kube-router ]] && source_unchanged "$KUBE_ROUTER_BIN" kube-router; }
 build_kube_router() {
-  [[ -x $KUBE_ROUTER_BIN/kube-router ]] && return 0
+  kube_router_built && return 0
   local v=github.com/cloudnativelabs/kube-router/v2/pkg/version
   go_build "kube-router-$KUBE_ROUTER_VERSION" "$here/kube-router" "$KUBE_ROUTER_BIN" \
     "-s -w -X $v.Version=$KUBE_ROUTER_VERSION -X $v.BuildDate=$(date -u +%FT%TZ)" \
     github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  source_key kube-router >"$KUBE_ROUTER_BIN/.source"
 }
 
 # The pause image is compiled from Kubernetes' own build/pause/linux/pause.c,
@@ -276,7 +298,7 @@ build_all() {
   local netpol=${1:-}
   exec 8>>"$PIPELINE_CACHE/testbed/build.lock"
   flock 8
-  if ! k8s_built && [[ $netpol == --netpol && ! -x $KUBE_ROUTER_BIN/kube-router ]]; then
+  if ! k8s_built 2>/dev/null && [[ $netpol == --netpol ]] && ! kube_router_built 2>/dev/null; then
     need_go "building the testbed" 1.24
     prefetch "kube-router-$KUBE_ROUTER_VERSION" "$here/kube-router"
   fi

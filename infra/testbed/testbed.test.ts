@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -537,3 +537,56 @@ describe("testbed.sh status: pid files left from before a reboot", function () {
     expect(state("containerd"), stdout).to.equal(`running (pid ${running})`);
   });
 });
+
+describe("testbed.sh build: the binary cache knows what it was built from @slow", function () {
+  this.timeout(20 * 60_000); // builds Kubernetes on a machine that has not yet built it
+  let cache: string;
+  before(async () => {
+    await exec("bash", [TESTBED_SCRIPT, "build"], { maxBuffer: 64 * 1024 * 1024 });
+    // A copy of the real cache (hard links: a build replaces its folder whole).
+    cache = await mkdtemp(path.join(os.tmpdir(), "testbed-cache-"));
+    const real = process.env.PIPELINE_CACHE ?? path.join(os.homedir(), ".cache/pipeline-lib");
+    await mkdir(path.join(cache, "testbed"));
+    await exec("cp", ["-al", ...(await k8sBuilds(real)), path.join(cache, "testbed/")]);
+  });
+  after(async () => {
+    await rm(cache, { recursive: true, force: true });
+  });
+
+  it("keeps a build whose sources are unchanged, and rebuilds one whose sources changed", async () => {
+    const env = { ...process.env, PIPELINE_CACHE: cache };
+    const kept = await exec("bash", [TESTBED_SCRIPT, "build"], { env });
+    expect(kept.stderr, "nothing to build").not.to.match(/build/i);
+
+    const [bin] = (await k8sBuilds(cache)).map((dir) => path.join(dir, "bin"));
+    await writeFile(path.join(bin!, ".source"), "0123456789abcdef\n");
+    // Stopped as soon as it says why it rebuilds: the build itself is the
+    // one every testbed test runs.
+    const child = spawn("bash", [TESTBED_SCRIPT, "build"], { env, detached: true });
+    let stderr = "";
+    const said = await new Promise<string>((resolve, reject) => {
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (/building kubernetes/.test(stderr)) resolve(stderr);
+      });
+      child.on("exit", () => reject(new Error(`build exited first:\n${stderr}`)));
+    }).finally(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // It exited already.
+      }
+    });
+    expect(said).to.include(
+      `${bin} was built from other sources than infra/testbed/k8s holds now (0123456789abcdef); rebuilding`,
+    );
+  });
+});
+
+/** The Kubernetes build folders (k8s-<version>) in a cache. */
+async function k8sBuilds(cache: string): Promise<string[]> {
+  const dir = path.join(cache, "testbed");
+  return (await readdir(dir))
+    .filter((name) => /^k8s-v[\d.]+$/.test(name))
+    .map((name) => path.join(dir, name));
+}
