@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +10,7 @@ import { NODE_PATH as PATH, packPipelineLib } from "./second-app/packed-pipeline
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "..");
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 interface PackageJson {
   name: string;
@@ -192,6 +195,106 @@ describe("pipeline-lib package, installed from its tarball @slow", function () {
       expect(failed.code).to.equal(2);
     } finally {
       await rename(`${main}.away`, main);
+    }
+  });
+
+  it("the bundle reaches ECR through the AWS SDK: `pipeline promote` signs BatchGetImage and PutImage with the environment's credentials", async () => {
+    // AWS itself is out of reach here: a real HTTP receiver on 127.0.0.1
+    // answers the ECR API (AWS_ENDPOINT_URL_ECR), as ECR would.
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST });
+    const calls: { target: string; authorization: string; body: Record<string, unknown> }[] = [];
+    const server = createServer((request, response) => {
+      let text = "";
+      request.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      request.on("end", () => {
+        const target = String(request.headers["x-amz-target"]).split(".").at(-1)!;
+        const body = JSON.parse(text) as { imageIds?: { imageTag?: string }[] };
+        calls.push({ target, authorization: String(request.headers.authorization), body });
+        const ids = { registryId: "123456789012", repositoryName: "visit-counter" };
+        const answer =
+          target === "PutImage"
+            ? { image: { ...ids, imageId: { imageDigest: digest, imageTag: "production" } } }
+            : body.imageIds?.[0]?.imageTag
+              ? {
+                  images: [],
+                  failures: [
+                    {
+                      imageId: body.imageIds[0],
+                      failureCode: "ImageNotFound",
+                      failureReason: "Requested image not found",
+                    },
+                  ],
+                }
+              : {
+                  images: [
+                    {
+                      ...ids,
+                      imageId: { imageDigest: digest },
+                      imageManifest: manifest,
+                      imageManifestMediaType: OCI_MANIFEST,
+                    },
+                  ],
+                  failures: [],
+                };
+        response.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+        response.end(JSON.stringify(answer));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const main = path.join(installed, "dist", "main.js");
+    await rename(main, `${main}.away`); // the bundle, not tsc's output, runs
+    try {
+      const { port } = server.address() as AddressInfo;
+      const promoted = await run(
+        path.join(app, "node_modules", ".bin", "pipeline"),
+        [
+          "--config",
+          path.join(ROOT, "pipeline.config.yaml"),
+          "promote",
+          "--digest",
+          digest,
+          "--tag",
+          "production",
+        ],
+        {
+          cwd: app,
+          env: {
+            IMAGE_REPOSITORY: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/visit-counter",
+            REGISTRY_AUTH: "ecr",
+            AWS_ENDPOINT_URL_ECR: `http://127.0.0.1:${port}`,
+            AWS_ACCESS_KEY_ID: "AKIAPIPELINETEST0001",
+            AWS_SECRET_ACCESS_KEY: "pipeline-test-secret",
+            // Nothing but the environment's credentials, and never the instance metadata service.
+            AWS_EC2_METADATA_DISABLED: "true",
+            AWS_CONFIG_FILE: path.join(dir, "absent-aws-config"),
+            AWS_SHARED_CREDENTIALS_FILE: path.join(dir, "absent-aws-credentials"),
+          },
+        },
+      );
+      expect(promoted.stdout + promoted.stderr).to.include(
+        `tagged 123456789012.dkr.ecr.eu-west-1.amazonaws.com/visit-counter@${digest} as production`,
+      );
+      expect(calls.map((call) => call.target)).to.deep.equal([
+        "BatchGetImage", // the tag: not there yet
+        "BatchGetImage", // the manifest by digest
+        "PutImage",
+      ]);
+      for (const call of calls) {
+        expect(call.authorization).to.match(
+          /^AWS4-HMAC-SHA256 Credential=AKIAPIPELINETEST0001\/\d{8}\/eu-west-1\/ecr\/aws4_request, /,
+        );
+      }
+      expect(calls[2]!.body).to.deep.include({
+        registryId: "123456789012",
+        repositoryName: "visit-counter",
+        imageTag: "production",
+        imageDigest: digest,
+        imageManifest: manifest,
+      });
+    } finally {
+      await rename(`${main}.away`, main);
+      server.close();
     }
   });
 
