@@ -270,6 +270,7 @@ export async function ensureStorage(
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const storage = kubeConfig.makeApiClient(k8s.StorageV1Api);
   const apply = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApply);
+  const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
   const common = { fieldManager: TESTBED_FIELD_MANAGER, force: true };
   await request(
     "apply StorageClass standard",
@@ -295,17 +296,31 @@ export async function ensureStorage(
   for (let i = 0; i < count; i++) {
     const name = `testbed-pv-${i}`;
     const dir = path.join(volumesDir, name);
-    const read = () =>
-      orNotFound(request(`GET volume ${name}`, core.readPersistentVolume({ name })));
-    if ((await read())?.status?.phase === "Released") {
+    const volume = await orNotFound(
+      request(`GET volume ${name}`, core.readPersistentVolume({ name })),
+    );
+    if (volume?.status?.phase === "Released") {
+      // Wiped, then made Available by clearing its claim reference, as an
+      // administrator returns a Retain volume to the pool: the object stays,
+      // so no delete and re-create under the same name races the binder's
+      // cache. The resourceVersion makes the patch fail if it changed since.
       log(`recycling released volume ${name}`);
-      await orNotFound(request(`DELETE volume ${name}`, core.deletePersistentVolume({ name })));
-      const deadline = Date.now() + 30_000;
-      while ((await read()) !== undefined) {
-        if (Date.now() > deadline) throw new Error(`volume ${name} was not deleted within 30s`);
-        await sleep(500);
-      }
       await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o1777);
+      await request(
+        `return volume ${name} to the pool`,
+        core.patchPersistentVolume(
+          {
+            name,
+            body: {
+              metadata: { resourceVersion: volume.metadata?.resourceVersion },
+              spec: { claimRef: null },
+            },
+          },
+          merge,
+        ),
+      );
     }
     await mkdir(dir, { recursive: true });
     await chmod(dir, 0o1777);

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -256,6 +256,46 @@ describe("testbed: a Deployment on a real Kubernetes @slow", function () {
       );
       expect(seen.outside, "example.com").to.equal("error ENOTFOUND");
     }
+  });
+
+  it("returns a Released volume to the pool, wiped, as the same object (`testbed.sh up`)", async function () {
+    this.timeout(180_000);
+    if (cluster.source !== "testbed") return; // a context cluster's storage is its own
+    const claim = "recycled";
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: claim },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    });
+    let volumeName = "";
+    await waitFor(`claim ${claim} to be Bound`, 120_000, async () => {
+      const bound = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace });
+      volumeName = bound.spec?.volumeName ?? "";
+      return bound.status?.phase === "Bound";
+    });
+    const before = await core.readPersistentVolume({ name: volumeName });
+    const dir = before.spec?.hostPath?.path ?? "";
+    await writeFile(path.join(dir, "left-behind"), "the data of a deleted claim\n");
+    await core.deleteNamespacedPersistentVolumeClaim({ name: claim, namespace });
+    await waitFor(`volume ${volumeName} to be Released`, 60_000, async () => {
+      const volume = await core.readPersistentVolume({ name: volumeName });
+      return volume.status?.phase === "Released" || volume.spec?.claimRef?.name !== claim;
+    });
+
+    await exec("bash", [TESTBED_SCRIPT, "up"], { maxBuffer: 16 * 1024 * 1024 });
+
+    // Another file's `up` may have recycled it first, and another claim may
+    // hold it by now: either way it left the deleted claim, wiped.
+    const after = await core.readPersistentVolume({ name: volumeName });
+    expect(after.metadata?.uid, "the same object, not deleted and made again").to.equal(
+      before.metadata?.uid,
+    );
+    expect(after.spec?.claimRef?.uid ?? "none").not.to.equal(before.spec?.claimRef?.uid);
+    expect(after.status?.phase).to.be.oneOf(["Available", "Bound"]);
+    expect(await readdir(dir)).not.to.include("left-behind");
+    expect((await stat(dir)).mode & 0o7777, "writable by a non-root pod").to.equal(0o1777);
   });
 
   it("sees a crashing image fail, and undoes the rollout back to the working revision", async function () {
