@@ -62,27 +62,47 @@ export async function applyObjects(
 ): Promise<AppliedObject[]> {
   objects.forEach(assertApplicable);
   const client = KubeJsonClient.forConfig(kubeConfig);
+  if (dryRun) {
+    // Nothing is stored, so the objects are checked all at once; the
+    // rejections are reported in the objects' order.
+    const results = await Promise.allSettled(
+      objects.map((object) => applyOne(client, object, objectRef(object), true, signal)),
+    );
+    const failed = results.flatMap((result, i) =>
+      result.status === "rejected"
+        ? [{ ref: objectRef(objects[i]!), error: result.reason as unknown }]
+        : [],
+    );
+    if (failed.length === 0) {
+      return results.map((result) => (result as PromiseFulfilledResult<AppliedObject>).value);
+    }
+    if (signal?.aborted) throw failed[0]!.error;
+    throw new ApplyRejected(
+      failed.map(({ ref, error }) => rejection(ref, error)),
+      true,
+      { cause: toKubeApiError(failed[0]!.error) },
+    );
+  }
   const applied: AppliedObject[] = [];
-  const rejections: Rejection[] = [];
-  let firstCause: unknown;
   for (const object of objects) {
     const ref = objectRef(object);
     try {
-      applied.push(await applyOne(client, object, ref, dryRun, signal));
+      applied.push(await applyOne(client, object, ref, false, signal));
     } catch (error) {
       if (signal?.aborted) throw error;
-      const cause = toKubeApiError(error);
-      rejections.push({
-        ref,
-        message: cause instanceof Error ? cause.message : String(cause),
-        status: cause instanceof KubeApiError ? cause.status : undefined,
-      });
-      firstCause ??= cause;
-      if (!dryRun) break;
+      throw new ApplyRejected([rejection(ref, error)], false, { cause: toKubeApiError(error) });
     }
   }
-  if (rejections.length > 0) throw new ApplyRejected(rejections, dryRun, { cause: firstCause });
   return applied;
+}
+
+function rejection(ref: string, error: unknown): Rejection {
+  const cause = toKubeApiError(error);
+  return {
+    ref,
+    message: cause instanceof Error ? cause.message : String(cause),
+    status: cause instanceof KubeApiError ? cause.status : undefined,
+  };
 }
 
 /** Applies a Namespace (labels included); returns what changed. */

@@ -126,59 +126,76 @@ export async function pruneApplySet(
 ): Promise<string[]> {
   const client = KubeJsonClient.forConfig(kubeConfig);
   const kept = new Set(keep.map((o) => `${groupKindOf(o)}/${o.metadata?.name}`));
+  // Each group-kind once (the parent's record and the manifests overlap), all
+  // listed at once: the lists are independent reads.
+  const listed = await Promise.all(
+    [...new Set(groupKinds)].map(async (groupKind) => {
+      const dot = groupKind.indexOf(".");
+      const kind = dot < 0 ? groupKind : groupKind.slice(0, dot);
+      const group = dot < 0 ? "" : groupKind.slice(dot + 1);
+      const apiVersion = group ? await preferredVersion(client, group) : "v1";
+      if (!apiVersion) return []; // the cluster no longer serves that group
+      const { path } = await client.locate({
+        apiVersion,
+        kind,
+        metadata: { namespace: set.namespace },
+      });
+      const list = await client.request<{ items?: k8s.KubernetesObject[] }>("GET", path, {
+        query: { labelSelector: `${PART_OF_LABEL}=${set.id}` },
+      });
+      return (list.items ?? [])
+        .map((item) => ({ name: item.metadata?.name, item, apiVersion, kind, path }))
+        .filter(({ name }) => name && !kept.has(`${groupKind}/${name}`));
+    }),
+  );
   const deleted: string[] = [];
-  for (const groupKind of groupKinds) {
-    const dot = groupKind.indexOf(".");
-    const kind = dot < 0 ? groupKind : groupKind.slice(0, dot);
-    const group = dot < 0 ? "" : groupKind.slice(dot + 1);
-    const apiVersion = group ? await preferredVersion(client, group) : "v1";
-    if (!apiVersion) continue; // the cluster no longer serves that group
-    const { path } = await client.locate({
-      apiVersion,
-      kind,
-      metadata: { namespace: set.namespace },
-    });
-    const list = await client.request<{ items?: k8s.KubernetesObject[] }>("GET", path, {
-      query: { labelSelector: `${PART_OF_LABEL}=${set.id}` },
-    });
-    for (const item of list.items ?? []) {
-      const name = item.metadata?.name;
-      if (!name || kept.has(`${groupKind}/${name}`)) continue;
-      const ref = objectRef({ ...item, apiVersion, kind });
-      await client
-        .request("DELETE", `${path}/${encodeURIComponent(name)}`, {
-          body: { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" },
-        })
-        .catch((error: unknown) => {
-          if (error instanceof KubeApiError && error.code === 404) return;
-          throw new StageError(
-            `pruning ${ref}, which left the manifests, failed: ${(error as Error).message}`,
-            {
-              cause: error,
-            },
-          );
-        });
-      deleted.push(ref);
-    }
+  for (const { name, item, apiVersion, kind, path } of listed.flat()) {
+    const ref = objectRef({ ...item, apiVersion, kind });
+    await client
+      .request("DELETE", `${path}/${encodeURIComponent(name!)}`, {
+        body: { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" },
+      })
+      .catch((error: unknown) => {
+        if (error instanceof KubeApiError && error.code === 404) return;
+        throw new StageError(
+          `pruning ${ref}, which left the manifests, failed: ${(error as Error).message}`,
+          {
+            cause: error,
+          },
+        );
+      });
+    deleted.push(ref);
   }
   return deleted;
 }
 
-async function preferredVersion(
-  client: KubeJsonClient,
-  group: string,
-): Promise<string | undefined> {
-  const found = await client
-    .request<{ preferredVersion?: { groupVersion?: string } }>(
-      "GET",
-      `/apis/${encodeURIComponent(group)}`,
-    )
-    .catch((error: unknown) => {
-      if (error instanceof KubeApiError && error.code === 404) return undefined;
-      throw error;
-    });
-  return found?.preferredVersion?.groupVersion;
+/** The group's preferred version, asked once per client. */
+function preferredVersion(client: KubeJsonClient, group: string): Promise<string | undefined> {
+  let versions = preferredVersions.get(client);
+  if (!versions) {
+    versions = new Map<string, Promise<string | undefined>>();
+    preferredVersions.set(client, versions);
+  }
+  let version = versions.get(group);
+  if (!version) {
+    version = client
+      .request<{ preferredVersion?: { groupVersion?: string } }>(
+        "GET",
+        `/apis/${encodeURIComponent(group)}`,
+      )
+      .then(
+        (found) => found.preferredVersion?.groupVersion,
+        (error: unknown) => {
+          versions.delete(group);
+          if (error instanceof KubeApiError && error.code === 404) return undefined;
+          throw error;
+        },
+      );
+    versions.set(group, version);
+  }
+  return version;
 }
+const preferredVersions = new WeakMap<KubeJsonClient, Map<string, Promise<string | undefined>>>();
 
 /**
  * Turning autoscaling on: the manifests stop setting spec.replicas, and a

@@ -43,9 +43,17 @@ export interface ResourceLocation {
  * template back during a rollback must send exactly what they were given, so
  * they go through here; reading status goes through the typed clients.
  */
+const clients = new WeakMap<k8s.KubeConfig, KubeJsonClient>();
+
 export class KubeJsonClient extends k8s.KubernetesObjectApi {
+  /**
+   * One client per KubeConfig, so that the API discovery it caches (which
+   * resource serves a kind) is fetched once per run, not once per call.
+   */
   static forConfig(kubeConfig: k8s.KubeConfig): KubeJsonClient {
-    return kubeConfig.makeApiClient(KubeJsonClient);
+    let client = clients.get(kubeConfig);
+    if (!client) clients.set(kubeConfig, (client = kubeConfig.makeApiClient(KubeJsonClient)));
+    return client;
   }
 
   async request<T>(method: k8s.HttpMethod, path: string, request: JsonRequest = {}): Promise<T> {
