@@ -32,6 +32,9 @@ export interface ResourceLocation {
   namespaced: boolean;
 }
 
+/** KubeJsonClient.forConfig's clients, one per KubeConfig. */
+const clients = new WeakMap<k8s.KubeConfig, KubeJsonClient>();
+
 /**
  * Plain JSON requests to the API server, with the kubeconfig's authentication
  * (certificates, tokens, exec plugins such as `aws eks get-token`).
@@ -43,8 +46,6 @@ export interface ResourceLocation {
  * template back during a rollback must send exactly what they were given, so
  * they go through here; reading status goes through the typed clients.
  */
-const clients = new WeakMap<k8s.KubeConfig, KubeJsonClient>();
-
 export class KubeJsonClient extends k8s.KubernetesObjectApi {
   /**
    * One client per KubeConfig, so that the API discovery it caches (which
