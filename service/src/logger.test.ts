@@ -5,7 +5,7 @@ const LOGGER = new URL("./logger.ts", import.meta.url).href;
 
 /** Runs `body` in a child process with `createLogger("info")` as `logger`; returns its stdout. */
 function runWithLogger(body: string): Promise<{ code: number | null; stdout: string }> {
-  const script = `import { createLogger } from ${JSON.stringify(LOGGER)};\nconst logger = createLogger("info");\n${body}`;
+  const script = `import { createLogger, drainLogger } from ${JSON.stringify(LOGGER)};\nconst logger = createLogger("info");\n${body}`;
   const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -48,5 +48,35 @@ describe("the production logger", function () {
     `);
     // SIGKILL runs no exit handler: what arrived was written while the process was idle.
     expect(stdout).to.include('"msg":"first"').and.to.include('"msg":"second"');
+  });
+
+  it("drainLogger: lines logged while a long write is in flight come out whole and in order before the exit", async () => {
+    // A 1 MB line is still being written to the pipe when the next lines are
+    // logged; the exit's synchronous flush alone wrote them over it (seen:
+    // "second" and "third" first, then 62 kB of the first line, cut).
+    // Without drainLogger this fails (seen: a broken line of 146,267 characters first).
+    const script = `
+      logger.info({ big: "x".repeat(1_000_000) }, "first");
+      logger.info("second");
+      logger.info("third");
+      await drainLogger(logger);
+      process.exit(0);
+    `;
+    const messages = (stdout: string) =>
+      stdout
+        .trimEnd()
+        .split("\n")
+        .map((line) => {
+          try {
+            return String((JSON.parse(line) as { msg?: unknown }).msg);
+          } catch {
+            return `a broken line of ${line.length} characters`;
+          }
+        });
+    for (let run = 0; run < 3; run++) {
+      const { code, stdout } = await runWithLogger(script);
+      expect(code).to.equal(0);
+      expect(messages(stdout), `run ${run + 1}`).to.deep.equal(["first", "second", "third"]);
+    }
   });
 });

@@ -9,7 +9,7 @@ import { ConfigError } from "./config/config-error.js";
 import { loadConfig, type Config } from "./config/load-config.js";
 import { gracefulShutdown } from "./lifecycle/graceful-shutdown.js";
 import { Readiness } from "./lifecycle/readiness.js";
-import { createLogger } from "./logger.js";
+import { createLogger, drainLogger } from "./logger.js";
 import { createMetrics } from "./metrics/create-metrics.js";
 import { connectRedisStore } from "./store/connect-redis-store.js";
 import { MemoryVisitStore } from "./store/memory-visit-store.js";
@@ -33,13 +33,18 @@ function readConfig(): Config {
 const config = readConfig();
 const logger = createLogger(config.logLevel);
 
+/** Exits once the log lines so far are on stdout, whole and in order (drainLogger). */
+function exitAfterLogs(code: number, timeoutMs?: number): void {
+  void drainLogger(logger, timeoutMs).finally(() => process.exit(code));
+}
+
 process.on("uncaughtException", (err) => {
   logger.fatal({ err }, "uncaught exception; exiting");
-  process.exit(EXIT_RUNTIME_ERROR);
+  exitAfterLogs(EXIT_RUNTIME_ERROR);
 });
 process.on("unhandledRejection", (err) => {
   logger.fatal({ err }, "unhandled rejection; exiting");
-  process.exit(EXIT_RUNTIME_ERROR);
+  exitAfterLogs(EXIT_RUNTIME_ERROR);
 });
 
 let store: VisitStore;
@@ -76,7 +81,7 @@ const server = app.listen(config.port, config.host, () => {
 });
 server.on("error", (err) => {
   logger.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
-  process.exit(EXIT_RUNTIME_ERROR);
+  exitAfterLogs(EXIT_RUNTIME_ERROR);
 });
 
 let shuttingDown = false;
@@ -89,14 +94,18 @@ function onSignal(signal: NodeJS.Signals): void {
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "shutdown requested");
   const deadline = setTimeout(() => {
     logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out; forcing exit");
-    process.exit(EXIT_RUNTIME_ERROR);
+    exitAfterLogs(EXIT_RUNTIME_ERROR, 200);
   }, config.shutdownTimeoutMs);
   deadline.unref();
   gracefulShutdown({ server, store, readiness, logger, delayMs: config.shutdownDelayMs }).then(
-    () => process.exit(0),
+    () => {
+      clearTimeout(deadline);
+      exitAfterLogs(0);
+    },
     (err: unknown) => {
+      clearTimeout(deadline);
       logger.error({ err }, "shutdown failed");
-      process.exit(EXIT_RUNTIME_ERROR);
+      exitAfterLogs(EXIT_RUNTIME_ERROR);
     },
   );
 }
