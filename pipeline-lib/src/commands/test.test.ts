@@ -18,12 +18,17 @@ const env: NodeJS.ProcessEnv = { PIPELINE_EXTRA_CA_FILE: process.env.PIPELINE_EX
 const docker = new Docker();
 
 /** An image that answers 200 with an empty body everywhere: up, but not our service. */
-async function buildImpostor(): Promise<string> {
+function buildImpostor(): Promise<string> {
   const server = "require('http').createServer((q,s)=>{s.end()}).listen(+process.env.PORT||3000)";
+  return buildNodeImage("pipeline-test-impostor", server);
+}
+
+/** An image whose command is `node -e script` (no double quotes in it). */
+async function buildNodeImage(name: string, script: string): Promise<string> {
   await using repo = await GitFixture.create({
-    Dockerfile: `FROM ${env.NODE_IMAGE}\nCMD ["node", "-e", "${server}"]\n`,
+    Dockerfile: `FROM ${env.NODE_IMAGE}\nCMD ["node", "-e", "${script}"]\n`,
   });
-  const tag = `pipeline-test-impostor:${process.pid}`;
+  const tag = `${name}:${process.pid}`;
   await new DockerImageBuilder(docker).build({
     context: async () =>
       (await packContext({ contextDir: repo.dir, dockerfile: "Dockerfile" })).tar,
@@ -86,6 +91,27 @@ describe("pipeline test @slow", function () {
     expect(message).to.include("unknown route answered 200");
     const xml = await readFile(junit, "utf8");
     expect(xml).to.match(/failures="[1-9]/);
+  });
+
+  it("an app that never gets ready: exits 1 after the startup timeout, with the app's last log lines", async () => {
+    const image = await buildNodeImage(
+      "pipeline-test-never-ready",
+      "console.log('booting: cannot reach the settings store'); setInterval(() => {}, 1000)",
+    );
+    cleanup.push(image);
+    const config = await readFile(path.join(REPO_ROOT, "pipeline.config.yaml"), "utf8");
+    const ctx = testContext({
+      cwd: REPO_ROOT,
+      configText: config.replace(/^test:\n/m, "test:\n  startupTimeoutSeconds: 3\n"),
+      env,
+    });
+    const junit = path.join(REPO_ROOT, "reports", `never-ready-${process.pid}.xml`);
+    const error = await rejection(runTest({ image, artifact: "unused.json", junit }, ctx));
+    expect(error).to.be.instanceOf(StageError);
+    expect(error.message).to.include(`${image} did not become ready within 3s`);
+    expect(error.message).to.match(
+      /last 30 log lines of the app:\n {2}booting: cannot reach the settings store/,
+    );
   });
 
   it("names an image that the engine does not have", async () => {

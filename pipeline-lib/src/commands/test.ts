@@ -106,18 +106,27 @@ export async function test(
 
     reporter.progress(`starting ${image}; waiting for GET ${health.readiness} to answer 200`);
     let app: StartedTestContainer;
+    // What the app prints while it starts, kept as it comes: a container that
+    // never gets ready is removed before its logs could be read afterwards.
+    const output = new LastLines(APP_LOG_LINES);
     try {
       app = await new GenericContainer(image)
         .withNetwork(network)
         .withEnvironment({ ...env, PORT: String(appPort) })
         .withExposedPorts(appPort)
+        .withLogConsumer((stream) =>
+          stream.on("data", (chunk: Buffer | string) => output.add(chunk)),
+        )
         .withWaitStrategy(Wait.forHttp(health.readiness, appPort).forStatusCode(200))
         .withStartupTimeout(startupTimeoutSeconds * 1000)
         .start();
     } catch (error) {
+      const lines = output.text();
       throw new StageError(
         `${image} did not become ready within ${startupTimeoutSeconds}s: ${(error as Error).message}` +
-          (await lastLogLines(docker, image)),
+          (lines
+            ? `\nlast ${APP_LOG_LINES} log lines of the app:\n  ${lines.split("\n").join("\n  ")}`
+            : await lastLogLines(docker, image)),
         { cause: error },
       );
     }
@@ -177,6 +186,24 @@ function imageOf(artifact: BuildArtifact): string {
 }
 
 /** The failed app container's last log lines, when the engine still has it. */
+/** The last `size` lines of a stream of output. */
+class LastLines {
+  readonly #lines: string[] = [];
+  #partial = "";
+  constructor(readonly size: number) {}
+
+  add(chunk: Buffer | string): void {
+    const parts = (this.#partial + chunk.toString()).split("\n");
+    this.#partial = parts.pop() ?? "";
+    this.#lines.push(...parts);
+    this.#lines.splice(0, Math.max(0, this.#lines.length - this.size));
+  }
+
+  text(): string {
+    return [...this.#lines, this.#partial].slice(-this.size).join("\n").trim();
+  }
+}
+
 async function lastLogLines(docker: Docker, image: string): Promise<string> {
   try {
     const containers = await docker.listContainers({ all: true, filters: { ancestor: [image] } });
