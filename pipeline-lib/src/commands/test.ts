@@ -107,7 +107,8 @@ export async function test(
     reporter.progress(`starting ${image}; waiting for GET ${health.readiness} to answer 200`);
     let app: StartedTestContainer;
     // What the app prints while it starts, kept as it comes: a container that
-    // never gets ready is removed before its logs could be read afterwards.
+    // never gets ready is removed before its logs could be read afterwards
+    // (reading them then, as this did before, found nothing).
     const output = new LastLines(APP_LOG_LINES);
     try {
       app = await new GenericContainer(image)
@@ -126,7 +127,7 @@ export async function test(
         `${image} did not become ready within ${startupTimeoutSeconds}s: ${(error as Error).message}` +
           (lines
             ? `\nlast ${APP_LOG_LINES} log lines of the app:\n  ${lines.split("\n").join("\n  ")}`
-            : await lastLogLines(docker, image)),
+            : ""),
         { cause: error },
       );
     }
@@ -185,7 +186,6 @@ function imageOf(artifact: BuildArtifact): string {
   return artifact.imageId ?? artifact.imageRef ?? `${artifact.repository}:${artifact.tags[0]}`;
 }
 
-/** The failed app container's last log lines, when the engine still has it. */
 /** The last `size` lines of a stream of output. */
 class LastLines {
   readonly #lines: string[] = [];
@@ -202,33 +202,4 @@ class LastLines {
   text(): string {
     return [...this.#lines, this.#partial].slice(-this.size).join("\n").trim();
   }
-}
-
-async function lastLogLines(docker: Docker, image: string): Promise<string> {
-  try {
-    const containers = await docker.listContainers({ all: true, filters: { ancestor: [image] } });
-    const newest = containers.sort((a, b) => b.Created - a.Created)[0];
-    if (!newest) return "";
-    const logs = await docker
-      .getContainer(newest.Id)
-      .logs({ stdout: true, stderr: true, tail: APP_LOG_LINES, follow: false });
-    const text = demux(logs).trim();
-    return text
-      ? `\nlast ${APP_LOG_LINES} log lines of ${newest.Id.slice(0, 12)}:\n  ${text.split("\n").join("\n  ")}`
-      : "";
-  } catch {
-    return "";
-  }
-}
-
-/** Docker multiplexes stdout and stderr with 8-byte frame headers when there is no TTY. */
-function demux(buffer: Buffer): string {
-  const out: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= buffer.length) {
-    const size = buffer.readUInt32BE(offset + 4);
-    out.push(buffer.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
-  }
-  return offset === buffer.length ? Buffer.concat(out).toString("utf8") : buffer.toString("utf8");
 }
