@@ -65,13 +65,12 @@ export async function applyObjects(
   if (dryRun) {
     // Nothing is stored, so the objects are checked all at once; the
     // rejections are reported in the objects' order.
+    const refs = objects.map(objectRef);
     const results = await Promise.allSettled(
-      objects.map((object) => applyOne(client, object, objectRef(object), true, signal)),
+      objects.map((object, i) => applyOne(client, object, refs[i]!, true, signal)),
     );
     const failed = results.flatMap((result, i) =>
-      result.status === "rejected"
-        ? [{ ref: objectRef(objects[i]!), error: result.reason as unknown }]
-        : [],
+      result.status === "rejected" ? [{ ref: refs[i]!, error: result.reason as unknown }] : [],
     );
     if (failed.length === 0) {
       return results.map((result) => (result as PromiseFulfilledResult<AppliedObject>).value);

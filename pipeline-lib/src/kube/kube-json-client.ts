@@ -57,6 +57,31 @@ export class KubeJsonClient extends k8s.KubernetesObjectApi {
     return client;
   }
 
+  /** The first discovery of each apiVersion, which callers at the same moment share. */
+  readonly #discovery = new Map<string, Promise<k8s.V1APIResource | undefined>>();
+
+  /**
+   * client-node's discovery caches an apiVersion's resources once they have
+   * come back; callers that ask at the same moment (a dry run's objects, all
+   * checked at once) wait for the first one's request instead of each making
+   * its own. A failed discovery is asked again by the next caller.
+   */
+  protected override async resource(
+    apiVersion: string,
+    kind: string,
+    options?: k8s.Configuration,
+  ): Promise<k8s.V1APIResource | undefined> {
+    const first = this.#discovery.get(apiVersion);
+    if (first) {
+      await first.catch(() => undefined);
+      return super.resource(apiVersion, kind, options);
+    }
+    const discovered = super.resource(apiVersion, kind, options);
+    this.#discovery.set(apiVersion, discovered);
+    discovered.catch(() => this.#discovery.delete(apiVersion));
+    return discovered;
+  }
+
   async request<T>(method: k8s.HttpMethod, path: string, request: JsonRequest = {}): Promise<T> {
     const context = this.configuration.baseServer.makeRequestContext(path, method);
     context.setHeaderParam("Accept", "application/json");
