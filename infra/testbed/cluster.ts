@@ -299,15 +299,19 @@ export async function ensureStorage(
     const volume = await orNotFound(
       request(`GET volume ${name}`, core.readPersistentVolume({ name })),
     );
-    if (volume?.status?.phase === "Released") {
-      // Wiped, then made Available by clearing its claim reference, as an
-      // administrator returns a Retain volume to the pool: the object stays,
-      // so no delete and re-create under the same name races the binder's
-      // cache. The resourceVersion makes the patch fail if it changed since.
+    // A Released volume is wiped, then made Available by clearing its claim
+    // reference, as an administrator returns a Retain volume to the pool: the
+    // object stays, so no delete and re-create under the same name races the
+    // binder's cache. Its folder exists again before any claim can bind it,
+    // and the resourceVersion makes the patch fail if it changed since.
+    const released = volume?.status?.phase === "Released";
+    if (released) {
       log(`recycling released volume ${name}`);
       await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-      await chmod(dir, 0o1777);
+    }
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o1777);
+    if (released) {
       await request(
         `return volume ${name} to the pool`,
         core.patchPersistentVolume(
@@ -322,8 +326,6 @@ export async function ensureStorage(
         ),
       );
     }
-    await mkdir(dir, { recursive: true });
-    await chmod(dir, 0o1777);
     await request(
       `apply volume ${name}`,
       core.patchPersistentVolume(
